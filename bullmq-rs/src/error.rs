@@ -1,0 +1,98 @@
+//! The crate's one error type.
+
+use std::fmt;
+
+/// What can go wrong when talking BullMQ through this crate.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A job option that BullMQ would refuse, or that this crate cannot honour.
+    #[error("invalid job option `{option}`: {reason}")]
+    InvalidOption {
+        /// The option's BullMQ name, e.g. `priority`.
+        option: &'static str,
+        /// What is wrong with its value.
+        reason: String,
+    },
+    /// A queue name or prefix that cannot form BullMQ keys.
+    #[error("invalid queue {what} {value:?}: {reason}")]
+    InvalidQueue {
+        /// `name` or `prefix`.
+        what: &'static str,
+        /// The refused value.
+        value: String,
+        /// Why it is refused.
+        reason: &'static str,
+    },
+    /// A BullMQ major other than 5 or 6.
+    #[error("unsupported BullMQ major {0:?}: expected 5 or 6")]
+    UnsupportedMajor(String),
+    /// The Redis URL could not be understood (the URL itself is not repeated: it may hold a password).
+    #[error("invalid redis url: {0}")]
+    InvalidUrl(String),
+    /// Redis could not be reached when connecting.
+    #[error("cannot connect to redis at {address}: {source}")]
+    Connect {
+        /// Host and port (never the password).
+        address: String,
+        /// The underlying failure.
+        source: redis::RedisError,
+    },
+    /// Job data or options that do not serialize to JSON.
+    #[error("cannot serialize job data: {0}")]
+    Serialize(#[from] serde_json::Error),
+    /// A script answered with one of BullMQ's negative error codes.
+    #[error("script `{script}` refused: {code}")]
+    Script {
+        /// Which of our scripts.
+        script: &'static str,
+        /// The refusal.
+        code: ScriptError,
+    },
+    /// Redis answered something this crate does not expect; nothing is guessed from it.
+    #[error("unexpected reply from redis to {command}: {detail}")]
+    UnexpectedReply {
+        /// The command or script.
+        command: &'static str,
+        /// What was wrong with the reply.
+        detail: String,
+    },
+    /// A Redis command failed (connection lost, timeout, server error).
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+}
+
+/// The crate's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Negative codes returned by the scripts, with BullMQ's meaning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ScriptError {
+    /// `-1` (obliterate): the queue must be paused first.
+    NotPaused,
+    /// `-2` (obliterate): jobs are active and force was not asked for.
+    ActiveJobs,
+    /// Any other negative code.
+    Other(i64),
+}
+
+impl ScriptError {
+    pub(crate) fn from_obliterate_code(code: i64) -> Self {
+        match code {
+            -1 => Self::NotPaused,
+            -2 => Self::ActiveJobs,
+            other => Self::Other(other),
+        }
+    }
+}
+
+impl fmt::Display for ScriptError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotPaused => f.write_str("the queue is not paused"),
+            Self::ActiveJobs => f.write_str("the queue has active jobs"),
+            Self::Other(code) => write!(f, "error code {code}"),
+        }
+    }
+}

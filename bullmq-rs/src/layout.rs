@@ -1,0 +1,106 @@
+//! The two BullMQ majors this crate writes for, and every way their layouts differ.
+//!
+//! Both majors share key names and types, job hash fields, score formulas, marker
+//! semantics and event fields. What differs, and what this crate does for each:
+//!
+//! | | BullMQ 5 (5.79) | BullMQ 6 (6.7) |
+//! |---|---|---|
+//! | job added to a paused queue | `LPUSH`ed to the `paused` list | stays in `wait` |
+//! | pausing | renames `wait` to `paused` | only sets meta `paused` |
+//! | dedup hit | `debounced` and `deduplicated` events | `deduplicated` only |
+//! | dedup slot whose owner vanished | keeps swallowing adds | reset for the new job |
+//! | `deduplication.reschedule` | not supported (refused here) | supported |
+//! | highest priority | 2 097 152 (2^21) | 2 097 151 (2^21 - 1) |
+//! | `meta.version` | `bullmq:5.79.0` | `bullmq:6.7.0` |
+//!
+//! Both: no marker is written while the queue is paused, prioritized jobs always go to
+//! `prioritized`, and resume moves a leftover `paused` list back into `wait`. Where BullMQ 5
+//! would overwrite a non-empty `wait` on resume (`RENAME`), this crate merges the two lists
+//! as BullMQ 6 does, so no job is lost when majors are mixed.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::Error;
+
+/// Which BullMQ major's Redis layout to write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum BullmqMajor {
+    /// BullMQ 5.x (layout of 5.79.0).
+    V5,
+    /// BullMQ 6.x (layout of 6.7.0), the default.
+    #[default]
+    V6,
+}
+
+impl BullmqMajor {
+    /// The highest priority BullMQ of this major accepts (`PRIORITY_LIMIT`).
+    pub fn priority_limit(self) -> u32 {
+        match self {
+            Self::V5 => 1 << 21,
+            Self::V6 => (1 << 21) - 1,
+        }
+    }
+
+    /// The `meta.version` a Node queue of this major writes, and so do we.
+    pub fn version_tag(self) -> &'static str {
+        match self {
+            Self::V5 => "bullmq:5.79.0",
+            Self::V6 => "bullmq:6.7.0",
+        }
+    }
+
+    /// The major as a number: 5 or 6.
+    pub fn number(self) -> u8 {
+        match self {
+            Self::V5 => 5,
+            Self::V6 => 6,
+        }
+    }
+
+    /// The major as the scripts receive it.
+    pub(crate) fn as_arg(self) -> &'static str {
+        match self {
+            Self::V5 => "5",
+            Self::V6 => "6",
+        }
+    }
+}
+
+impl fmt::Display for BullmqMajor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.number())
+    }
+}
+
+impl FromStr for BullmqMajor {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "5" => Ok(Self::V5),
+            "6" => Ok(Self::V6),
+            other => Err(Error::UnsupportedMajor(other.to_owned())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn majors_parse_from_their_number_only() {
+        assert_eq!("5".parse::<BullmqMajor>().ok(), Some(BullmqMajor::V5));
+        assert_eq!(" 6 ".parse::<BullmqMajor>().ok(), Some(BullmqMajor::V6));
+        assert!("7".parse::<BullmqMajor>().is_err());
+        assert!("v6".parse::<BullmqMajor>().is_err());
+    }
+
+    #[test]
+    fn priority_limit_shrank_by_one_in_bullmq_6() {
+        assert_eq!(BullmqMajor::V5.priority_limit(), 2_097_152);
+        assert_eq!(BullmqMajor::V6.priority_limit(), 2_097_151);
+    }
+}

@@ -1,0 +1,20 @@
+#![doc = include_str!("../README.md")]
+#![warn(missing_docs)]
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
+
+mod codec;
+mod connection;
+mod error;
+mod job;
+mod keys;
+mod layout;
+mod options;
+mod queue;
+mod scripts;
+
+pub use error::{Error, Result, ScriptError};
+pub use job::{Job, JobCounts, JobId, JobState};
+pub use keys::QueueKeys;
+pub use layout::BullmqMajor;
+pub use options::{Backoff, Deduplication, JobOptions, KeepJobs, RemoveOn};
+pub use queue::{DEFAULT_MAX_LEN_EVENTS, DEFAULT_PREFIX, NewJob, Queue, QueueBuilder};

@@ -1,0 +1,139 @@
+//! `Queue::add` and `Queue::add_bulk`.
+
+use serde::Serialize;
+
+use super::Queue;
+use crate::Result;
+use crate::codec;
+use crate::job::JobId;
+use crate::layout::BullmqMajor;
+use crate::options::JobOptions;
+use crate::options::validate::validate;
+use crate::scripts::{JobArgs, SCRIPTS};
+
+/// A job ready to be added: name, data already encoded as JSON, options.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewJob {
+    name: String,
+    data_json: String,
+    opts: JobOptions,
+}
+
+impl NewJob {
+    /// Encodes `data` as JSON, as Node's `JSON.stringify` would (keys in their order).
+    ///
+    /// # Errors
+    /// [`crate::Error::Serialize`] when `data` cannot be encoded as JSON.
+    pub fn new<T: Serialize + ?Sized>(name: &str, data: &T, opts: JobOptions) -> Result<Self> {
+        Ok(Self::from_json(name, serde_json::to_string(data)?, opts))
+    }
+
+    /// Takes data that is already JSON text, stored as given (no re-encoding).
+    pub fn from_json(name: &str, data_json: String, opts: JobOptions) -> Self {
+        Self {
+            name: name.to_owned(),
+            data_json,
+            opts,
+        }
+    }
+
+    /// The job's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The job's options.
+    pub fn opts(&self) -> &JobOptions {
+        &self.opts
+    }
+
+    /// Checks the job as BullMQ of `major` would before writing it (custom id rules,
+    /// priority range, size limit, ...). [`Queue::add_bulk`] does this too; call it to
+    /// refuse a job before any connection exists.
+    ///
+    /// # Errors
+    /// [`crate::Error::InvalidOption`] naming the option and what is wrong with it.
+    pub fn validate(&self, major: BullmqMajor) -> Result<()> {
+        validate(&self.opts, major, &self.data_json)
+    }
+}
+
+/// A job checked against the queue's major and encoded for the script.
+struct Encoded<'a> {
+    job: &'a NewJob,
+    opts_json: String,
+    timestamp: u64,
+}
+
+impl Queue {
+    /// Adds one job and returns its id.
+    ///
+    /// A custom id that already exists adds nothing and returns that id (BullMQ emits a
+    /// `duplicated` event); so does an add swallowed by deduplication, which returns the id
+    /// of the job holding the deduplication slot.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> bullmq_rs::Result<()> {
+    /// let queue = bullmq_rs::Queue::connect("redis://127.0.0.1:6379", "emails").await?;
+    /// let data = serde_json::json!({ "to": "ada@example.com" });
+    /// let id = queue.add("welcome", &data, Default::default()).await?;
+    /// println!("queued job {id}");
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`crate::Error::InvalidOption`] when BullMQ would refuse the options,
+    /// [`crate::Error::Serialize`] when `data` is not JSON-encodable,
+    /// [`crate::Error::Redis`] when Redis cannot be reached.
+    pub async fn add<T: Serialize + ?Sized>(
+        &self,
+        name: &str,
+        data: &T,
+        opts: JobOptions,
+    ) -> Result<JobId> {
+        let job = NewJob::new(name, data, opts)?;
+        let mut ids = self.add_bulk(std::slice::from_ref(&job)).await?;
+        Ok(ids.remove(0))
+    }
+
+    /// Adds many jobs in one round trip and one script call, atomically: either every job
+    /// of the batch is written or, when a job is invalid, none is sent. Returns one id per
+    /// job, in order (see [`Queue::add`] for duplicates).
+    ///
+    /// Redis runs the whole batch at once; keep batches to a size that Redis may block for
+    /// (thousands of small jobs, not millions).
+    ///
+    /// # Errors
+    /// As [`Queue::add`].
+    pub async fn add_bulk(&self, jobs: &[NewJob]) -> Result<Vec<JobId>> {
+        if jobs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let major = self.major();
+        let encoded = jobs
+            .iter()
+            .map(|job| {
+                job.validate(major)?;
+                Ok(Encoded {
+                    job,
+                    opts_json: codec::options_to_stored(&job.opts)?,
+                    timestamp: job.opts.timestamp.unwrap_or_else(codec::now_millis),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let args: Vec<JobArgs<'_>> = encoded
+            .iter()
+            .map(|e| JobArgs {
+                custom_id: e.job.opts.job_id.as_ref().map_or("", JobId::as_str),
+                name: &e.job.name,
+                timestamp: e.timestamp,
+                data_json: &e.job.data_json,
+                opts_json: &e.opts_json,
+            })
+            .collect();
+        SCRIPTS
+            .add_jobs
+            .call(&mut self.connection(), self.keys(), major, &args)
+            .await
+    }
+}

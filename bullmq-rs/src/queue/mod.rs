@@ -1,0 +1,174 @@
+//! `Queue`: the producer side of one BullMQ queue.
+
+mod add;
+mod control;
+mod inspect;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis::aio::ConnectionManager;
+
+pub use add::NewJob;
+
+use crate::Result;
+use crate::connection::{self, ConnectionSettings};
+use crate::keys::QueueKeys;
+use crate::layout::BullmqMajor;
+
+/// The default key prefix of BullMQ.
+pub const DEFAULT_PREFIX: &str = "bull";
+
+/// The default cap of a queue's events stream (`streams.events.maxLen` in BullMQ).
+pub const DEFAULT_MAX_LEN_EVENTS: u64 = 10_000;
+
+/// One BullMQ queue: adds jobs in BullMQ's exact layout, reads them back, pauses, resumes.
+///
+/// Cheap to clone: clones share one multiplexed connection, which reconnects by itself.
+#[derive(Clone)]
+pub struct Queue {
+    conn: ConnectionManager,
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    keys: QueueKeys,
+    major: BullmqMajor,
+}
+
+impl std::fmt::Debug for Queue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Queue")
+            .field("keys", &self.shared.keys)
+            .field("major", &self.shared.major)
+            .finish()
+    }
+}
+
+impl Queue {
+    /// Connects to `url` and opens queue `name` with the default prefix and BullMQ 6.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> bullmq_rs::Result<()> {
+    /// let queue = bullmq_rs::Queue::connect("redis://127.0.0.1:6379", "emails").await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// See [`QueueBuilder::connect`].
+    pub async fn connect(url: &str, name: &str) -> Result<Self> {
+        Self::builder(name).connect(url).await
+    }
+
+    /// Starts configuring queue `name`.
+    pub fn builder(name: &str) -> QueueBuilder {
+        QueueBuilder {
+            name: name.to_owned(),
+            prefix: DEFAULT_PREFIX.to_owned(),
+            major: BullmqMajor::default(),
+            max_len_events: DEFAULT_MAX_LEN_EVENTS,
+            settings: ConnectionSettings::default(),
+        }
+    }
+
+    /// The queue's keys.
+    pub fn keys(&self) -> &QueueKeys {
+        &self.shared.keys
+    }
+
+    /// The queue's name.
+    pub fn name(&self) -> &str {
+        self.shared.keys.name()
+    }
+
+    /// The BullMQ major whose layout this queue writes.
+    pub fn major(&self) -> BullmqMajor {
+        self.shared.major
+    }
+
+    fn connection(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
+}
+
+/// Options of a [`Queue`]: prefix, BullMQ major, connection limits.
+#[derive(Debug, Clone)]
+pub struct QueueBuilder {
+    name: String,
+    prefix: String,
+    major: BullmqMajor,
+    max_len_events: u64,
+    settings: ConnectionSettings,
+}
+
+impl QueueBuilder {
+    /// Key prefix (default `bull`). A hash tag such as `{sellsy}` keeps the queue in one
+    /// Redis Cluster slot.
+    pub fn prefix(mut self, prefix: &str) -> Self {
+        self.prefix = prefix.to_owned();
+        self
+    }
+
+    /// Which BullMQ major's layout to write (default [`BullmqMajor::V6`]).
+    pub fn major(mut self, major: BullmqMajor) -> Self {
+        self.major = major;
+        self
+    }
+
+    /// Approximate cap of the events stream, written to meta on connect (default 10 000).
+    pub fn max_len_events(mut self, max_len: u64) -> Self {
+        self.max_len_events = max_len;
+        self
+    }
+
+    /// Limit on one connection attempt (default 2 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.connect_timeout = timeout;
+        self
+    }
+
+    /// Limit on one reply (default 10 s; `None` to wait as long as Redis takes). When it
+    /// passes, the add may still have happened: use custom ids to retry safely.
+    pub fn response_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.settings.response_timeout = timeout;
+        self
+    }
+
+    /// Connects to `url` (`redis://[user:password@]host:port[/db]`).
+    ///
+    /// Like a Node `Queue`, it then writes the queue's `meta` (`opts.maxLenEvents` and
+    /// `version`), so dashboards see the queue at once.
+    ///
+    /// # Errors
+    /// [`crate::Error::InvalidQueue`] for a bad name or prefix, [`crate::Error::InvalidUrl`],
+    /// [`crate::Error::Connect`] when Redis cannot be reached.
+    pub async fn connect(self, url: &str) -> Result<Queue> {
+        QueueKeys::new(&self.prefix, &self.name)?;
+        let conn = connection::connect(url, self.settings).await?;
+        self.build(conn).await
+    }
+
+    /// Uses an existing connection instead of opening one.
+    ///
+    /// # Errors
+    /// [`crate::Error::InvalidQueue`] for a bad name or prefix, [`crate::Error::Redis`]
+    /// when writing the queue's meta fails.
+    pub async fn build(self, mut conn: ConnectionManager) -> Result<Queue> {
+        let keys = QueueKeys::new(&self.prefix, &self.name)?;
+        redis::cmd("HSET")
+            .arg(&keys.meta)
+            .arg("opts.maxLenEvents")
+            .arg(self.max_len_events)
+            .arg("version")
+            .arg(self.major.version_tag())
+            .exec_async(&mut conn)
+            .await?;
+        Ok(Queue {
+            conn,
+            shared: Arc::new(Shared {
+                keys,
+                major: self.major,
+            }),
+        })
+    }
+}

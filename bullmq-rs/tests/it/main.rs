@@ -1,0 +1,8 @@
+//! Integration tests of bullmq-rs: one binary, one module per behaviour. Every test starts
+//! its own redis-server; the Node tests drive real BullMQ from `node-worker-compat/`.
+
+mod add;
+mod differential;
+mod node_workers;
+mod queue_control;
+mod steps;

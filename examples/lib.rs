@@ -1,0 +1,154 @@
+//! Command-line plumbing shared by the examples: the common flags (`--redis-url`,
+//! `--prefix`, `--bullmq-major`), positional arguments and exit codes.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use bullmq_rs::BullmqMajor;
+
+/// Exit code for a failure at run time (e.g. Redis unreachable).
+pub const EXIT_FAILURE: i32 = 1;
+/// Exit code for bad arguments, JSON or job options.
+pub const EXIT_USAGE: i32 = 2;
+
+/// The connection flags every example takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Connection {
+    /// `--redis-url`, else `REDIS_URL`, else `redis://127.0.0.1:6379`.
+    pub redis_url: String,
+    /// `--prefix`, default `bull`.
+    pub prefix: String,
+    /// `--bullmq-major`, default 6.
+    pub major: BullmqMajor,
+}
+
+/// The command line split into common flags, other flags and positional arguments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Args {
+    /// The connection flags.
+    pub connection: Connection,
+    /// Positional arguments, in order.
+    pub positional: Vec<String>,
+    flags: HashMap<String, String>,
+}
+
+/// A command line that cannot be used; printed as one line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageError(pub String);
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Args {
+    /// Parses `args` (without the program name). `extra_flags` names the flags, besides
+    /// the common ones, that take a value; `--flag value` and `--flag=value` both work.
+    ///
+    /// # Errors
+    /// An unknown flag, a flag without value, or a bad `--bullmq-major`.
+    pub fn parse(
+        args: impl IntoIterator<Item = String>,
+        extra_flags: &[&str],
+    ) -> Result<Self, UsageError> {
+        let mut flags = HashMap::new();
+        let mut positional = Vec::new();
+        let mut args = args.into_iter();
+        while let Some(arg) = args.next() {
+            let Some(flag) = arg.strip_prefix("--") else {
+                positional.push(arg);
+                continue;
+            };
+            let (name, value) = match flag.split_once('=') {
+                Some((name, value)) => (name.to_owned(), value.to_owned()),
+                None => {
+                    let value = args
+                        .next()
+                        .ok_or_else(|| UsageError(format!("--{flag} needs a value")))?;
+                    (flag.to_owned(), value)
+                }
+            };
+            if !["redis-url", "prefix", "bullmq-major"].contains(&name.as_str())
+                && !extra_flags.contains(&name.as_str())
+            {
+                return Err(UsageError(format!("unknown flag --{name}")));
+            }
+            flags.insert(name, value);
+        }
+        let major = match flags.get("bullmq-major") {
+            Some(value) => value
+                .parse()
+                .map_err(|err| UsageError(format!("--bullmq-major: {err}")))?,
+            None => BullmqMajor::V6,
+        };
+        let connection = Connection {
+            redis_url: flags
+                .get("redis-url")
+                .cloned()
+                .or_else(|| {
+                    std::env::var("REDIS_URL")
+                        .ok()
+                        .filter(|url| !url.is_empty())
+                })
+                .unwrap_or_else(|| "redis://127.0.0.1:6379".to_owned()),
+            prefix: flags
+                .get("prefix")
+                .cloned()
+                .unwrap_or_else(|| bullmq_rs::DEFAULT_PREFIX.to_owned()),
+            major,
+        };
+        Ok(Self {
+            connection,
+            positional,
+            flags,
+        })
+    }
+
+    /// The value of an extra flag, if given.
+    pub fn flag(&self, name: &str) -> Option<&str> {
+        self.flags.get(name).map(String::as_str)
+    }
+}
+
+/// The exit code for a library error: bad options are the caller's (2), the rest is run time (1).
+pub fn exit_code(err: &bullmq_rs::Error) -> i32 {
+    match err {
+        bullmq_rs::Error::InvalidOption { .. }
+        | bullmq_rs::Error::InvalidQueue { .. }
+        | bullmq_rs::Error::InvalidUrl(_) => EXIT_USAGE,
+        _ => EXIT_FAILURE,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(line: &str) -> Result<Args, UsageError> {
+        Args::parse(line.split_whitespace().map(str::to_owned), &["concurrency"])
+    }
+
+    #[test]
+    fn flags_and_positionals_mix() {
+        let args = parse("--prefix {p} q --bullmq-major=5 name --concurrency 4").unwrap();
+        assert_eq!(args.positional, ["q", "name"]);
+        assert_eq!(
+            (args.connection.prefix.as_str(), args.connection.major),
+            ("{p}", BullmqMajor::V5)
+        );
+        assert_eq!(args.flag("concurrency"), Some("4"));
+    }
+
+    #[test]
+    fn bad_flags_are_usage_errors() {
+        assert_eq!(parse("--nope 1").unwrap_err().0, "unknown flag --nope");
+        assert_eq!(parse("q --prefix").unwrap_err().0, "--prefix needs a value");
+        assert!(
+            parse("--bullmq-major 7")
+                .unwrap_err()
+                .0
+                .contains("expected 5 or 6")
+        );
+    }
+}

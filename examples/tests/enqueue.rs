@@ -1,0 +1,146 @@
+//! The `enqueue` example's command-line contract: id alone on stdout and exit 0; a
+//! one-line error and exit 2 for bad JSON or options; exit 1 when Redis is unreachable.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use bullmq_rs::{JobState, Queue};
+use serde_json::json;
+use testkit::RedisServer;
+
+fn example(name: &str) -> PathBuf {
+    // Test binaries live in target/<profile>/deps; cargo builds examples next to them.
+    let deps = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    deps.parent().unwrap().join("examples").join(name)
+}
+
+fn enqueue(args: &[&str], redis_url: Option<&str>) -> Output {
+    let mut command = Command::new(example("enqueue"));
+    command.args(args).env_remove("REDIS_URL");
+    if let Some(url) = redis_url {
+        command.env("REDIS_URL", url);
+    }
+    command
+        .output()
+        .expect("the enqueue example is built by cargo test")
+}
+
+fn stderr_line(output: &Output) -> String {
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("backtrace"),
+        "{stderr}"
+    );
+    stderr
+}
+
+#[tokio::test]
+async fn adds_one_job_and_prints_its_id_alone() {
+    let redis = RedisServer::start();
+
+    let output = enqueue(
+        &[
+            "emails",
+            "welcome",
+            r#"{"to":"ada"}"#,
+            r#"{"delay":5000,"attempts":2}"#,
+        ],
+        Some(&redis.url()),
+    );
+
+    assert!(output.status.success(), "{}", stderr_line(&output));
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "1\n");
+    let queue = Queue::connect(&redis.url(), "emails").await.unwrap();
+    let job = queue.get_job(&"1".into()).await.unwrap().unwrap();
+    assert_eq!(
+        (job.name.as_str(), job.state, job.data),
+        ("welcome", JobState::Delayed, json!({"to": "ada"}))
+    );
+    assert_eq!(job.opts.attempts, Some(2));
+}
+
+#[tokio::test]
+async fn flags_choose_url_prefix_and_major() {
+    let redis = RedisServer::start();
+    let url = redis.url_db(3);
+
+    let output = enqueue(
+        &[
+            "--redis-url",
+            &url,
+            "--prefix",
+            "{t}",
+            "--bullmq-major",
+            "5",
+            "q",
+            "n",
+            "[1,2]",
+        ],
+        None,
+    );
+
+    assert!(output.status.success(), "{}", stderr_line(&output));
+    let queue = Queue::builder("q")
+        .prefix("{t}")
+        .connect(&url)
+        .await
+        .unwrap();
+    assert_eq!(
+        queue.get_job(&"1".into()).await.unwrap().unwrap().data,
+        json!([1, 2])
+    );
+}
+
+#[test]
+fn bad_json_or_options_exit_2_with_one_line() {
+    for (args, expected) in [
+        (vec!["q", "n", "{not json"], "DATA_JSON is not valid JSON"),
+        (
+            vec!["q", "n", "{}", r#"{"delays":1}"#],
+            "unknown field `delays`",
+        ),
+        (
+            vec!["q", "n", "{}", r#"{"priority":9999999}"#],
+            "invalid job option `priority`",
+        ),
+        (
+            vec!["q", "n", "{}", r#"{"jobId":"42"}"#],
+            "invalid job option `jobId`",
+        ),
+        (vec!["q", "n"], "missing arguments"),
+        (
+            vec!["--bullmq-major", "4", "q", "n", "{}"],
+            "expected 5 or 6",
+        ),
+    ] {
+        let output = enqueue(&args, Some("redis://127.0.0.1:1"));
+        let stderr = stderr_line(&output);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.starts_with("error: ") && stderr.contains(expected),
+            "{args:?}: {stderr}"
+        );
+        assert!(output.stdout.is_empty());
+    }
+}
+
+#[test]
+fn unreachable_redis_exits_1_with_one_line() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    drop(redis);
+
+    let output = enqueue(&["q", "n", "{}"], Some(&url));
+
+    let stderr = stderr_line(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("error: cannot connect to redis at 127.0.0.1:"),
+        "{stderr}"
+    );
+}

@@ -1,0 +1,86 @@
+'use strict';
+
+// Worker driven by the Rust tests: consumes jobs with real Node BullMQ until
+// `expect` jobs reached a final outcome, then reports what it saw.
+//
+// stdin:  {"redisUrl","major","prefix","queue","concurrency","expect","timeoutMs"}
+// stdout: {"processed":[{id,name,attemptsMade}],"completed":[ids],"failed":[ids]}
+
+const { load, connectionFromUrl, readStdinJson, printAndExit, fail } = require('./lib/bullmq');
+
+async function main() {
+  const input = await readStdinJson();
+  const { Worker } = load(input.major);
+  const expect = input.expect;
+
+  const processed = [];
+  const completed = [];
+  const failed = [];
+  let done = false;
+
+  const processor = async (job) => {
+    // Recorded before anything can throw so retries show up as separate entries.
+    processed.push({ id: job.id, name: job.name, attemptsMade: job.attemptsMade });
+    if (job.data && job.data.fail === true) {
+      throw new Error('requested failure');
+    }
+    return job.data;
+  };
+
+  const worker = new Worker(input.queue, processor, {
+    connection: connectionFromUrl(input.redisUrl),
+    prefix: input.prefix,
+    concurrency: input.concurrency || 1,
+    // Short blocking-pop timeout so close() does not wait out a long block.
+    drainDelay: 1,
+  });
+  worker.on('error', (err) => process.stderr.write(`worker error: ${err.message}\n`));
+
+  const report = () => ({ processed, completed, failed });
+
+  let timer;
+  const finish = () => {
+    if (done) return;
+    done = true;
+    clearTimeout(timer);
+    worker
+      .close()
+      .then(() => printAndExit(report(), 0))
+      .catch(fail);
+  };
+  const countFinal = () => {
+    if (!done && completed.length + failed.length >= expect) finish();
+  };
+
+  worker.on('completed', (job) => {
+    if (done) return;
+    completed.push(job.id);
+    countFinal();
+  });
+  worker.on('failed', (job) => {
+    // job is undefined when a stalled job hit its limit and was removed.
+    if (done || !job) return;
+    // A 'failed' event is emitted for every failed attempt; only the last one
+    // (no retry left) is a final outcome. attemptsMade already counts this one.
+    if (job.attemptsMade >= (job.opts.attempts || 1)) {
+      failed.push(job.id);
+      countFinal();
+    }
+  });
+
+  timer = setTimeout(() => {
+    if (done) return;
+    done = true;
+    process.stderr.write(`timeout after ${input.timeoutMs} ms: ${JSON.stringify(report())}\n`);
+    // Force: do not wait for a job that may be stuck.
+    worker
+      .close(true)
+      .catch(() => {})
+      .then(() => process.exit(1));
+  }, input.timeoutMs || 20000);
+
+  // expect: 0 means there is nothing to wait for.
+  countFinal();
+}
+
+main().catch(fail);

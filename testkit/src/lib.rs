@@ -1,0 +1,23 @@
+//! Test support shared by the workspace's integration tests: private `redis-server`
+//! instances, the Node runner for `node-worker-compat/`, key-space dumps, `eventually`.
+
+mod dump;
+pub mod node;
+mod redis_server;
+
+use std::time::{Duration, Instant};
+
+pub use dump::{dump_keyspace, mask_timestamps};
+pub use redis_server::RedisServer;
+
+/// Polls `condition` every 10 ms until it holds, and panics with `what` after `timeout`.
+pub fn eventually(timeout: Duration, what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !condition() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
