@@ -35,3 +35,6 @@ else
   cargo test --workspace --locked --no-fail-fast --lib --bins --tests --examples
 fi
 cargo test --workspace --locked --doc
+
+echo "==> Node tests (invoice worker, POC listener)"
+(cd node-worker-compat && npm test)

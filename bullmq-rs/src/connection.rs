@@ -34,14 +34,33 @@ impl Default for ConnectionSettings {
 /// [`Error::InvalidUrl`] for a URL the redis crate refuses, [`Error::Connect`] when the
 /// server cannot be reached.
 pub(crate) async fn connect(url: &str, settings: ConnectionSettings) -> Result<ConnectionManager> {
+    let (client, address) = open_client(url)?;
+    ConnectionManager::new_with_config(client, manager_config(settings))
+        .await
+        .map_err(|source| Error::Connect { address, source })
+}
+
+/// Like [`connect`], but connects on first use: nothing is sent before then, so this
+/// succeeds while Redis is down.
+///
+/// # Errors
+/// [`Error::InvalidUrl`] for a URL the redis crate refuses.
+pub(crate) fn connect_lazy(url: &str, settings: ConnectionSettings) -> Result<ConnectionManager> {
+    let (client, address) = open_client(url)?;
+    ConnectionManager::new_lazy_with_config(client, manager_config(settings))
+        .map_err(|source| Error::Connect { address, source })
+}
+
+fn open_client(url: &str) -> Result<(redis::Client, String)> {
     let client = redis::Client::open(url).map_err(|err| Error::InvalidUrl(err.to_string()))?;
     let address = client.get_connection_info().addr().to_string();
-    let config = ConnectionManagerConfig::new()
+    Ok((client, address))
+}
+
+fn manager_config(settings: ConnectionSettings) -> ConnectionManagerConfig {
+    ConnectionManagerConfig::new()
         .set_connection_timeout(Some(settings.connect_timeout))
         .set_response_timeout(settings.response_timeout)
         .set_number_of_retries(settings.retries)
-        .set_max_delay(Duration::from_secs(1));
-    ConnectionManager::new_with_config(client, config)
-        .await
-        .map_err(|source| Error::Connect { address, source })
+        .set_max_delay(Duration::from_secs(1))
 }

@@ -42,6 +42,11 @@ impl NewJob {
         &self.name
     }
 
+    /// The job's data, as JSON text.
+    pub fn data_json(&self) -> &str {
+        &self.data_json
+    }
+
     /// The job's options.
     pub fn opts(&self) -> &JobOptions {
         &self.opts

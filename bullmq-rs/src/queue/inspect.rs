@@ -132,6 +132,17 @@ impl Queue {
         })
     }
 
+    /// Checks that Redis answers (`PING`).
+    ///
+    /// # Errors
+    /// [`crate::Error::Redis`] when Redis cannot be reached.
+    pub async fn ping(&self) -> Result<()> {
+        redis::cmd("PING")
+            .exec_async(&mut self.connection())
+            .await?;
+        Ok(())
+    }
+
     /// Whether the queue is paused (meta has a `paused` field).
     ///
     /// # Errors

@@ -34,6 +34,7 @@ pub struct Queue {
 struct Shared {
     keys: QueueKeys,
     major: BullmqMajor,
+    max_len_events: u64,
 }
 
 impl std::fmt::Debug for Queue {
@@ -88,6 +89,24 @@ impl Queue {
 
     fn connection(&self) -> ConnectionManager {
         self.conn.clone()
+    }
+
+    /// Writes the queue's `meta` as a Node `Queue` does on creation: `opts.maxLenEvents`
+    /// and `version`. [`QueueBuilder::connect`] does it; after
+    /// [`QueueBuilder::connect_lazy`], call it once Redis is reachable.
+    ///
+    /// # Errors
+    /// [`crate::Error::Redis`] when Redis cannot be reached.
+    pub async fn write_meta(&self) -> Result<()> {
+        redis::cmd("HSET")
+            .arg(&self.shared.keys.meta)
+            .arg("opts.maxLenEvents")
+            .arg(self.shared.max_len_events)
+            .arg("version")
+            .arg(self.shared.major.version_tag())
+            .exec_async(&mut self.connection())
+            .await?;
+        Ok(())
     }
 }
 
@@ -148,27 +167,39 @@ impl QueueBuilder {
         self.build(conn).await
     }
 
-    /// Uses an existing connection instead of opening one.
+    /// Opens the queue without contacting Redis: the connection is made on first use and
+    /// remade whenever it is lost, so this succeeds while Redis is down. Call
+    /// [`Queue::write_meta`] once Redis answers.
+    ///
+    /// # Errors
+    /// [`crate::Error::InvalidQueue`] for a bad name or prefix, [`crate::Error::InvalidUrl`].
+    pub fn connect_lazy(self, url: &str) -> Result<Queue> {
+        let keys = QueueKeys::new(&self.prefix, &self.name)?;
+        let conn = connection::connect_lazy(url, self.settings)?;
+        Ok(self.into_queue(conn, keys))
+    }
+
+    /// Uses an existing connection instead of opening one, and writes the queue's meta.
     ///
     /// # Errors
     /// [`crate::Error::InvalidQueue`] for a bad name or prefix, [`crate::Error::Redis`]
     /// when writing the queue's meta fails.
-    pub async fn build(self, mut conn: ConnectionManager) -> Result<Queue> {
+    pub async fn build(self, conn: ConnectionManager) -> Result<Queue> {
         let keys = QueueKeys::new(&self.prefix, &self.name)?;
-        redis::cmd("HSET")
-            .arg(&keys.meta)
-            .arg("opts.maxLenEvents")
-            .arg(self.max_len_events)
-            .arg("version")
-            .arg(self.major.version_tag())
-            .exec_async(&mut conn)
-            .await?;
-        Ok(Queue {
+        let queue = self.into_queue(conn, keys);
+        queue.write_meta().await?;
+        Ok(queue)
+    }
+
+    fn into_queue(self, conn: ConnectionManager, keys: QueueKeys) -> Queue {
+        let shared = Shared {
+            keys,
+            major: self.major,
+            max_len_events: self.max_len_events,
+        };
+        Queue {
             conn,
-            shared: Arc::new(Shared {
-                keys,
-                major: self.major,
-            }),
-        })
+            shared: Arc::new(shared),
+        }
     }
 }

@@ -1,0 +1,240 @@
+//! The listener's configuration: every flag with its environment variable, typed at the
+//! edge. The doc comment of each field is its `--help` line.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use bullmq_rs::{BullmqMajor, JobOptions};
+use clap::{Parser, ValueEnum};
+
+use crate::signature::{Secret, SignatureScheme};
+
+/// Sellsy webhooks into BullMQ: verify, store durably, answer fast.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "sellsy-listener", version, about)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long = "listen", env = "LISTEN_ADDR", default_value = "0.0.0.0:3000")]
+    pub listen: SocketAddr,
+
+    /// Redis URL (`redis://[user:password@]host:port[/db]`).
+    #[arg(
+        long,
+        env = "REDIS_URL",
+        default_value = "redis://127.0.0.1:6379",
+        hide_env_values = true
+    )]
+    pub redis_url: String,
+
+    /// BullMQ queue the events are added to.
+    #[arg(long = "queue", env = "QUEUE_NAME", default_value = "sellsy-webhooks")]
+    pub queue: String,
+
+    /// BullMQ key prefix (use a hash tag such as {sellsy} on Redis Cluster).
+    #[arg(long, env = "BULLMQ_PREFIX", default_value = bullmq_rs::DEFAULT_PREFIX)]
+    pub prefix: String,
+
+    /// BullMQ major whose Redis layout is written: 5 or 6.
+    #[arg(long, env = "BULLMQ_MAJOR", default_value = "6", value_parser = parse_major)]
+    pub bullmq_major: BullmqMajor,
+
+    /// Job name of each event.
+    #[arg(long, env = "JOB_NAME", default_value = "event")]
+    pub job_name: String,
+
+    /// Default BullMQ job options, as BullMQ JSON (attempts, backoff, removeOnComplete...).
+    #[arg(long, env = "DEFAULT_JOB_OPTIONS", default_value = r#"{"removeOnComplete":true}"#, value_parser = parse_job_options)]
+    pub job_options: JobOptions,
+
+    /// How long a redelivered event is recognised and not enqueued again, in seconds.
+    #[arg(long = "dedup-ttl-secs", env = "DEDUP_TTL_SECS", default_value = "86400", value_parser = parse_secs)]
+    pub dedup_ttl: Duration,
+
+    /// Signing keys, comma-separated (several are active at once during a rotation).
+    #[arg(
+        long = "secret",
+        env = "SELLSY_WEBHOOK_SECRET",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub secrets: Vec<Secret>,
+
+    /// File holding signing keys, one per line (added to --secret).
+    #[arg(long, env = "SELLSY_WEBHOOK_SECRET_FILE")]
+    pub secret_file: Option<PathBuf>,
+
+    /// Signature scheme: Sellsy's SHA-1 of key and body, or an HMAC.
+    #[arg(long, env = "SIGNATURE_SCHEME", value_enum, default_value_t = SignatureScheme::SellsySha1)]
+    pub signature_scheme: SignatureScheme,
+
+    /// What a request with a missing or wrong signature gets: 401, or 200 with the event
+    /// parked in the quarantine queue.
+    #[arg(long, env = "ON_BAD_SIGNATURE", value_enum, default_value_t = BadSignature::Reject)]
+    pub on_bad_signature: BadSignature,
+
+    /// Queue that receives badly signed events when --on-bad-signature is quarantine.
+    #[arg(
+        long,
+        env = "QUARANTINE_QUEUE",
+        default_value = "sellsy-webhooks-quarantine"
+    )]
+    pub quarantine_queue: String,
+
+    /// Directory of the local spool that keeps events while Redis is unreachable.
+    #[arg(long, env = "SPOOL_DIR", default_value = "./spool")]
+    pub spool_dir: PathBuf,
+
+    /// Largest accepted body in bytes; larger bodies get 413.
+    #[arg(long, env = "MAX_BODY_BYTES", default_value = "1048576", value_parser = parse_positive)]
+    pub max_body_bytes: usize,
+
+    /// How long to wait for Redis before the event goes to the spool, in ms.
+    #[arg(long = "redis-deadline-ms", env = "REDIS_DEADLINE_MS", default_value = "100", value_parser = parse_millis)]
+    pub redis_deadline: Duration,
+
+    /// How long a client may take to send its request, in ms.
+    #[arg(long = "client-timeout-ms", env = "CLIENT_TIMEOUT_MS", default_value = "5000", value_parser = parse_millis)]
+    pub client_timeout: Duration,
+
+    /// HTTP worker threads (default: one per core).
+    #[arg(long, env = "HTTP_WORKERS")]
+    pub workers: Option<usize>,
+
+    /// Log format.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
+    pub log_format: LogFormat,
+}
+
+/// Answer to a request whose signature does not verify.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BadSignature {
+    /// 401, nothing stored.
+    Reject,
+    /// 200, the request parked in the quarantine queue for inspection and replay.
+    Quarantine,
+}
+
+/// How log lines look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+impl Config {
+    /// All active signing keys: `--secret` plus the lines of `--secret-file`.
+    ///
+    /// # Errors
+    /// [`crate::Error::Config`] when the secret file cannot be read.
+    pub fn all_secrets(&self) -> Result<Vec<Secret>, crate::Error> {
+        let mut secrets: Vec<Secret> = self
+            .secrets
+            .iter()
+            .filter(|s| !s.as_bytes().is_empty())
+            .cloned()
+            .collect();
+        if let Some(path) = &self.secret_file {
+            let text = std::fs::read_to_string(path).map_err(|err| {
+                crate::Error::Config(format!("--secret-file {}: {err}", path.display()))
+            })?;
+            secrets.extend(
+                text.lines()
+                    .map(str::trim)
+                    .filter(|line| !line.is_empty())
+                    .map(|line| Secret::new(line.to_owned())),
+            );
+        }
+        Ok(secrets)
+    }
+}
+
+fn parse_major(value: &str) -> Result<BullmqMajor, String> {
+    value
+        .parse()
+        .map_err(|err: bullmq_rs::Error| err.to_string())
+}
+
+fn parse_job_options(value: &str) -> Result<JobOptions, String> {
+    let opts: JobOptions =
+        serde_json::from_str(value).map_err(|err| format!("not BullMQ job options: {err}"))?;
+    if opts.job_id.is_some() || opts.deduplication.is_some() {
+        return Err("jobId and deduplication are set per event by the listener".to_owned());
+    }
+    Ok(opts)
+}
+
+fn parse_millis(value: &str) -> Result<Duration, String> {
+    value
+        .parse()
+        .map(Duration::from_millis)
+        .map_err(|_| format!("{value:?} is not a number of milliseconds"))
+}
+
+fn parse_secs(value: &str) -> Result<Duration, String> {
+    match value.parse::<u64>() {
+        Ok(0) | Err(_) => Err(format!("{value:?} is not a positive number of seconds")),
+        Ok(secs) => Ok(Duration::from_secs(secs)),
+    }
+}
+
+fn parse_positive(value: &str) -> Result<usize, String> {
+    match value.parse::<usize>() {
+        Ok(0) | Err(_) => Err(format!("{value:?} is not a positive number")),
+        Ok(n) => Ok(n),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Config, clap::Error> {
+        Config::try_parse_from(std::iter::once("sellsy-listener").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn defaults_match_the_documented_ones() {
+        let config = parse(&[]).unwrap();
+        assert_eq!(config.listen.to_string(), "0.0.0.0:3000");
+        assert_eq!(
+            (
+                config.queue.as_str(),
+                config.prefix.as_str(),
+                config.job_name.as_str()
+            ),
+            ("sellsy-webhooks", "bull", "event")
+        );
+        assert_eq!(config.bullmq_major, BullmqMajor::V6);
+        assert_eq!(config.max_body_bytes, 1 << 20);
+        assert_eq!(config.dedup_ttl, Duration::from_secs(86_400));
+        assert_eq!(
+            serde_json::to_string(&config.job_options).unwrap(),
+            r#"{"removeOnComplete":true}"#
+        );
+        assert!(config.secrets.is_empty());
+    }
+
+    #[test]
+    fn secrets_are_comma_separated() {
+        let config = parse(&["--secret", "a,b"]).unwrap();
+        assert_eq!(config.all_secrets().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn bad_values_name_the_flag() {
+        for (args, flag) in [
+            (&["--listen", "nowhere"][..], "--listen"),
+            (&["--bullmq-major", "7"], "--bullmq-major"),
+            (&["--job-options", r#"{"attempt":3}"#], "--job-options"),
+            (&["--job-options", r#"{"jobId":"x"}"#], "--job-options"),
+            (&["--max-body-bytes", "0"], "--max-body-bytes"),
+            (&["--signature-scheme", "md5"], "--signature-scheme"),
+        ] {
+            let err = parse(args).unwrap_err().to_string();
+            assert!(err.contains(flag), "{args:?}: {err}");
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! The drainer: moves spooled events into Redis in arrival order, with the job ids they
+//! were given when received (so a replay after a crash adds nothing twice), backing off
+//! while Redis is away. It also notices when Redis comes back.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::ingest::{Shared, SpoolRecord};
+
+/// Events moved per Redis call.
+const DRAIN_BATCH: usize = 256;
+/// Limit on one drain call; larger than the request deadline since nobody waits on it.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// The background task; see the module docs.
+pub struct Drainer {
+    shared: Arc<Shared>,
+    backoff: Duration,
+}
+
+impl Drainer {
+    /// A drainer over the shared ingest state.
+    pub fn new(shared: Arc<Shared>) -> Self {
+        Self {
+            shared,
+            backoff: FIRST_BACKOFF,
+        }
+    }
+
+    /// Runs until `shutdown` resolves; the spool keeps whatever is left.
+    pub async fn run(mut self, shutdown: impl std::future::Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        loop {
+            let step = async {
+                if self.shared.spool_len() == 0 {
+                    self.when_spool_is_empty().await;
+                } else {
+                    self.drain_once().await;
+                }
+            };
+            tokio::select! {
+                () = &mut shutdown => return,
+                () = step => {}
+            }
+        }
+    }
+
+    async fn when_spool_is_empty(&mut self) {
+        if !self.shared.redis_down() {
+            self.shared.drain_needed().await;
+            return;
+        }
+        // Nothing to move, but Redis was seen down: probe it so events go back to Redis.
+        let probe = async {
+            self.shared.queue.ping().await?;
+            self.shared.queue.write_meta().await
+        };
+        match tokio::time::timeout(DRAIN_TIMEOUT, probe).await {
+            Ok(Ok(())) => self.recovered(),
+            _ => self.wait_and_back_off().await,
+        }
+    }
+
+    async fn drain_once(&mut self) {
+        let Some(spool) = self.shared.spool.clone() else {
+            return;
+        };
+        let reader = spool.clone();
+        let oldest = match tokio::task::spawn_blocking(move || reader.oldest(DRAIN_BATCH)).await {
+            Ok(Ok(records)) => records,
+            Ok(Err(err)) => {
+                tracing::error!(error = %err, "cannot read the spool");
+                return self.wait_and_back_off().await;
+            }
+            Err(_) => return self.wait_and_back_off().await,
+        };
+        let mut jobs = Vec::with_capacity(oldest.len());
+        let mut seqs = Vec::with_capacity(oldest.len());
+        for record in &oldest {
+            match SpoolRecord::decode(&record.record) {
+                Ok(job) => jobs.push(job),
+                // Written by this program, so unreadable means damaged: keep it out of the
+                // way rather than block every later event, and say so loudly.
+                Err(err) => {
+                    tracing::error!(seq = %record.seq, error = %err, record = %String::from_utf8_lossy(&record.record), "dropping an unreadable spool record")
+                }
+            }
+            seqs.push(record.seq);
+        }
+        match tokio::time::timeout(DRAIN_TIMEOUT, self.shared.queue.add_bulk(&jobs)).await {
+            Ok(Ok(_)) => {
+                let left = spool.clone();
+                let removed = tokio::task::spawn_blocking(move || spool.remove(&seqs)).await;
+                if !matches!(removed, Ok(Ok(()))) {
+                    // Left in the spool, they are sent again: same job ids, so no duplicates.
+                    tracing::error!("cannot remove drained events from the spool");
+                    return self.wait_and_back_off().await;
+                }
+                self.shared.metrics.drained(jobs.len() as u64);
+                tracing::info!(
+                    events = jobs.len(),
+                    left = left.len(),
+                    "drained spooled events to redis"
+                );
+                if left.is_empty() {
+                    self.recovered();
+                }
+                self.backoff = FIRST_BACKOFF;
+            }
+            Ok(Err(err)) => {
+                tracing::warn!(error = %err, "redis refused spooled events: retrying");
+                self.shared.metrics.redis_error();
+                self.wait_and_back_off().await;
+            }
+            Err(_) => {
+                self.shared.metrics.redis_error();
+                self.wait_and_back_off().await;
+            }
+        }
+    }
+
+    fn recovered(&mut self) {
+        self.backoff = FIRST_BACKOFF;
+        self.shared.set_redis_down(false);
+    }
+
+    async fn wait_and_back_off(&mut self) {
+        tokio::time::sleep(self.backoff).await;
+        self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+    }
+}

@@ -1,0 +1,250 @@
+//! The acknowledgement rule: an event is answered 200 only once it is stored, in Redis
+//! within the deadline or else in the local spool; when neither can take it, the answer
+//! is 503. Concurrent events are coalesced: one batcher task sends all events waiting at
+//! that moment in one `add_bulk` (one round trip, one script call), so throughput grows
+//! with load instead of hitting Redis' per-call ceiling.
+//!
+//! While the spool holds events, new events go to the spool too, so the drainer moves
+//! them to Redis in arrival order.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use bullmq_rs::{JobId, JobOptions, NewJob, Queue};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Notify, mpsc, oneshot};
+
+use crate::metrics::{Metrics, StoredIn};
+use crate::spool::{Spool, SpoolSeq};
+
+/// Most events sent in one Redis call.
+const MAX_BATCH: usize = 512;
+/// Events that may wait for the batcher before senders wait too (bounded memory).
+const QUEUE_CAPACITY: usize = 8192;
+
+/// Where an acknowledged event is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stored {
+    /// A BullMQ job (or the job that already holds this event's id).
+    InRedis(JobId),
+    /// In the local spool, under this sequence number.
+    InSpool(SpoolSeq),
+}
+
+/// Neither Redis nor the spool could store the event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unavailable;
+
+/// What the spool keeps of an event: enough to add the same job later.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct SpoolRecord {
+    name: String,
+    data: String,
+    opts: JobOptions,
+}
+
+impl SpoolRecord {
+    pub(crate) fn encode(job: &NewJob) -> serde_json::Result<Vec<u8>> {
+        let record = SpoolRecord {
+            name: job.name().to_owned(),
+            data: job.data_json().to_owned(),
+            opts: job.opts().clone(),
+        };
+        serde_json::to_vec(&record)
+    }
+
+    pub(crate) fn decode(bytes: &[u8]) -> serde_json::Result<NewJob> {
+        let record: SpoolRecord = serde_json::from_slice(bytes)?;
+        Ok(NewJob::from_json(&record.name, record.data, record.opts))
+    }
+}
+
+/// State shared by the batcher, the drainer and the routes.
+pub struct Shared {
+    /// The queue events go to.
+    pub queue: Queue,
+    /// The local spool; `None` when it could not be opened (then Redis is the only store).
+    pub spool: Option<Arc<Spool>>,
+    /// How long Redis may take before events go to the spool.
+    pub deadline: Duration,
+    /// The metrics.
+    pub metrics: Arc<Metrics>,
+    redis_down: AtomicBool,
+    drain_needed: Notify,
+}
+
+impl Shared {
+    /// Shares these parts; Redis counts as down until it answers.
+    pub fn new(
+        queue: Queue,
+        spool: Option<Arc<Spool>>,
+        deadline: Duration,
+        metrics: Arc<Metrics>,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            queue,
+            spool,
+            deadline,
+            metrics,
+            redis_down: AtomicBool::new(true),
+            drain_needed: Notify::new(),
+        })
+    }
+
+    /// Whether the last Redis call failed and no drain has succeeded since.
+    pub fn redis_down(&self) -> bool {
+        self.redis_down.load(Ordering::Relaxed)
+    }
+
+    /// Events waiting in the spool.
+    pub fn spool_len(&self) -> u64 {
+        self.spool.as_ref().map_or(0, |spool| spool.len())
+    }
+
+    pub(crate) fn set_redis_down(&self, down: bool) {
+        if down && !self.redis_down.swap(true, Ordering::Relaxed) {
+            match &self.spool {
+                Some(spool) => {
+                    tracing::warn!(spool = %spool.path().display(), "redis is unreachable: events are kept in the spool")
+                }
+                None => tracing::error!(
+                    "redis is unreachable and there is no spool: events are refused with 503"
+                ),
+            }
+        } else if !down && self.redis_down.swap(false, Ordering::Relaxed) {
+            tracing::info!("redis is reachable: events go to redis");
+        }
+        self.drain_needed.notify_one();
+    }
+
+    pub(crate) async fn drain_needed(&self) {
+        self.drain_needed.notified().await;
+    }
+}
+
+struct Pending {
+    job: NewJob,
+    received: Instant,
+    reply: oneshot::Sender<Result<Stored, Unavailable>>,
+}
+
+/// The handle the routes store events through. Cheap to clone.
+#[derive(Clone)]
+pub struct Ingest {
+    sender: mpsc::Sender<Pending>,
+}
+
+impl Ingest {
+    /// Starts the batcher on the current runtime; it ends when every `Ingest` is dropped,
+    /// after storing what was already handed to it.
+    pub fn start(shared: Arc<Shared>) -> Self {
+        let (sender, receiver) = mpsc::channel(QUEUE_CAPACITY);
+        tokio::spawn(Batcher { shared, receiver }.run());
+        Self { sender }
+    }
+
+    /// Stores one event; resolves once it is in Redis or in the spool.
+    ///
+    /// # Errors
+    /// [`Unavailable`] when neither could take it.
+    pub async fn store(&self, job: NewJob, received: Instant) -> Result<Stored, Unavailable> {
+        let (reply, answer) = oneshot::channel();
+        self.sender
+            .send(Pending {
+                job,
+                received,
+                reply,
+            })
+            .await
+            .map_err(|_| Unavailable)?;
+        answer.await.unwrap_or(Err(Unavailable))
+    }
+}
+
+struct Batcher {
+    shared: Arc<Shared>,
+    receiver: mpsc::Receiver<Pending>,
+}
+
+impl Batcher {
+    async fn run(mut self) {
+        while let Some(first) = self.receiver.recv().await {
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match self.receiver.try_recv() {
+                    Ok(pending) => batch.push(pending),
+                    Err(_) => break,
+                }
+            }
+            self.store(batch).await;
+        }
+    }
+
+    async fn store(&self, batch: Vec<Pending>) {
+        let (jobs, waiters): (Vec<NewJob>, Vec<_>) = batch
+            .into_iter()
+            .map(|pending| (pending.job, (pending.received, pending.reply)))
+            .unzip();
+        let shared = &self.shared;
+        if !shared.redis_down() && shared.spool_len() == 0 {
+            match tokio::time::timeout(shared.deadline, shared.queue.add_bulk(&jobs)).await {
+                Ok(Ok(ids)) => {
+                    for ((received, reply), id) in waiters.into_iter().zip(ids) {
+                        shared.metrics.stored(StoredIn::Redis, received.elapsed());
+                        let _ = reply.send(Ok(Stored::InRedis(id)));
+                    }
+                    return;
+                }
+                Ok(Err(err)) => {
+                    tracing::warn!(error = %err, events = jobs.len(), "redis refused the events: spooling them")
+                }
+                Err(_) => {
+                    tracing::warn!(deadline = ?shared.deadline, events = jobs.len(), "redis missed the deadline: spooling the events")
+                }
+            }
+            shared.metrics.redis_error();
+            shared.set_redis_down(true);
+        }
+        self.spool(jobs, waiters).await;
+    }
+
+    async fn spool(
+        &self,
+        jobs: Vec<NewJob>,
+        waiters: Vec<(Instant, oneshot::Sender<Result<Stored, Unavailable>>)>,
+    ) {
+        let appended = match self.shared.spool.clone() {
+            Some(spool) => tokio::task::spawn_blocking(move || {
+                let records = jobs
+                    .iter()
+                    .map(SpoolRecord::encode)
+                    .collect::<serde_json::Result<Vec<_>>>()
+                    .map_err(|err| err.to_string())?;
+                let slices: Vec<&[u8]> = records.iter().map(Vec::as_slice).collect();
+                spool.append(&slices).map_err(|err| err.to_string())
+            })
+            .await
+            .unwrap_or_else(|_| Err("the spool task failed".to_owned())),
+            None => Err("no spool".to_owned()),
+        };
+        match appended {
+            Ok(seqs) => {
+                for ((received, reply), seq) in waiters.into_iter().zip(seqs) {
+                    self.shared
+                        .metrics
+                        .stored(StoredIn::Spool, received.elapsed());
+                    let _ = reply.send(Ok(Stored::InSpool(seq)));
+                }
+                self.shared.drain_needed.notify_one();
+            }
+            Err(err) => {
+                tracing::error!(error = %err, events = waiters.len(), "the spool cannot store the events: answering 503");
+                self.shared.metrics.unavailable(waiters.len() as u64);
+                for (_, reply) in waiters {
+                    let _ = reply.send(Err(Unavailable));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,158 @@
+//! Sellsy webhooks into BullMQ, answered in well under a millisecond, and never a lost
+//! event: a 200 means the event is in Redis or in the crash-safe local spool.
+//!
+//! [`run`] serves until its shutdown future resolves; `main` only parses the
+//! configuration, sets up logging and binds the address.
+#![warn(missing_docs)]
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod config;
+pub mod drain;
+pub mod error;
+pub mod ingest;
+pub mod metrics;
+pub mod routes;
+pub mod sellsy;
+pub mod signature;
+pub mod spool;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::{App, HttpServer, web};
+use bullmq_rs::{NewJob, Queue};
+
+pub use config::Config;
+pub use error::Error;
+
+use crate::config::BadSignature;
+use crate::drain::Drainer;
+use crate::ingest::{Ingest, Shared};
+use crate::metrics::Metrics;
+use crate::routes::{AppState, JobTemplate};
+use crate::signature::Verifier;
+use crate::spool::Spool;
+
+/// How long in-flight requests may take to finish at shutdown.
+const SHUTDOWN_GRACE: u64 = 10;
+
+/// Serves webhooks on `listener` until `shutdown` resolves, then stops accepting,
+/// finishes the requests in flight and keeps the spool for the next start.
+///
+/// # Errors
+/// [`Error::Config`] for a configuration that cannot work (bad queue name, unreadable
+/// secret file, invalid default job options), [`Error::Io`] when serving fails.
+pub async fn run(
+    config: Config,
+    listener: std::net::TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), Error> {
+    let verifier = Verifier::new(config.signature_scheme, config.all_secrets()?);
+    if !verifier.is_enabled() {
+        tracing::warn!(
+            "NO SIGNING KEY CONFIGURED: webhook signatures are NOT checked; set SELLSY_WEBHOOK_SECRET"
+        );
+    }
+    let queue = open_queue(&config, &config.queue)?;
+    NewJob::from_json(
+        &config.job_name,
+        "{}".to_owned(),
+        config.job_options.clone(),
+    )
+    .validate(config.bullmq_major)
+    .map_err(|err| Error::Config(format!("--job-options: {err}")))?;
+    let quarantine = match config.on_bad_signature {
+        BadSignature::Quarantine => Some(open_queue(&config, &config.quarantine_queue)?),
+        BadSignature::Reject => None,
+    };
+    let spool = open_spool(&config);
+    let metrics = Arc::new(Metrics::default());
+    let shared = Shared::new(queue, spool, config.redis_deadline, metrics);
+    check_redis_at_start(&shared).await;
+
+    let (stop_drainer, drainer_stopped) = tokio::sync::oneshot::channel::<()>();
+    let drainer = tokio::spawn(Drainer::new(shared.clone()).run(async {
+        let _ = drainer_stopped.await;
+    }));
+
+    let state = web::Data::new(AppState {
+        ingest: Ingest::start(shared.clone()),
+        shared: shared.clone(),
+        verifier,
+        jobs: JobTemplate {
+            name: config.job_name.clone(),
+            options: config.job_options.clone(),
+            dedup_ttl: config.dedup_ttl,
+        },
+        max_body_bytes: config.max_body_bytes,
+        on_bad_signature: config.on_bad_signature,
+        quarantine,
+    });
+    let mut server =
+        HttpServer::new(move || App::new().configure(|cfg| routes::configure(cfg, state.clone())))
+            .disable_signals()
+            .shutdown_timeout(SHUTDOWN_GRACE)
+            .client_request_timeout(config.client_timeout)
+            .client_disconnect_timeout(Duration::from_secs(1));
+    if let Some(workers) = config.workers {
+        server = server.workers(workers);
+    }
+    let server = server.listen(listener)?.run();
+    let handle = server.handle();
+    tracing::info!(queue = %config.queue, prefix = %config.prefix, major = %config.bullmq_major, "listening");
+
+    let serving = tokio::spawn(server);
+    shutdown.await;
+    tracing::info!("shutting down: finishing requests in flight");
+    handle.stop(true).await;
+    let served = serving
+        .await
+        .map_err(|err| Error::Io(std::io::Error::other(err)))?;
+    let _ = stop_drainer.send(());
+    let _ = drainer.await;
+    tracing::info!(spooled = shared.spool_len(), "stopped");
+    served.map_err(Error::Io)
+}
+
+fn open_queue(config: &Config, name: &str) -> Result<Queue, Error> {
+    Queue::builder(name)
+        .prefix(&config.prefix)
+        .major(config.bullmq_major)
+        .connect_timeout(config.redis_deadline.max(Duration::from_millis(500)))
+        .connect_lazy(&config.redis_url)
+        .map_err(|err| Error::Config(err.to_string()))
+}
+
+/// The spool, or `None` (said loudly) when it cannot be opened: the listener then still
+/// serves while Redis is up and answers 503 while it is not.
+fn open_spool(config: &Config) -> Option<Arc<Spool>> {
+    match Spool::open(&config.spool_dir) {
+        Ok(spool) => {
+            tracing::info!(path = %spool.path().display(), pending = spool.len(), "spool open");
+            Some(Arc::new(spool))
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "NO SPOOL: events cannot be kept while Redis is unreachable");
+            None
+        }
+    }
+}
+
+/// Decides where the first events go; bounded, so that a missing Redis delays start-up by
+/// at most a second.
+async fn check_redis_at_start(shared: &Shared) {
+    let check = async {
+        shared.queue.ping().await?;
+        shared.queue.write_meta().await
+    };
+    match tokio::time::timeout(Duration::from_secs(1), check).await {
+        Ok(Ok(())) => shared.set_redis_down(false),
+        _ => {
+            tracing::warn!(
+                "REDIS IS UNREACHABLE at start: accepting events into the spool until it is back"
+            );
+            shared.set_redis_down(true);
+        }
+    }
+}

@@ -1,0 +1,447 @@
+//! Sellsy webhook bodies (JSON, form field `notif`, or `{"notif": …}`) into one event
+//! object, the BullMQ job's data, with a stable id for delivery deduplication.
+//!
+//! Parsing is strict on purpose: SHA-1(key ‖ body) allows length extension (fact sheet
+//! §2.3 step 5), so trailing bytes after the JSON and extra form fields are refused.
+
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+const FORM_CONTENT_TYPE: &str = "application/x-www-form-urlencoded";
+const NOTIF: &str = "notif";
+/// Hex characters of the SHA-256 kept in the dedup key (128 bits).
+const DEDUP_KEY_LEN: usize = 32;
+
+/// One Sellsy event, normalised to the object Node workers read (`job.data.eventType`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SellsyEvent {
+    data: String,
+    dedup_key: String,
+    summary: EventSummary,
+}
+
+/// The envelope fields worth a log line; numbers are rendered as text.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventSummary {
+    /// `eventType`, e.g. `docslog` (casing varies between Sellsy event families).
+    pub event_type: Option<String>,
+    /// `event`, e.g. `step`.
+    pub event: Option<String>,
+    /// `relatedtype`, e.g. `estimate`.
+    pub related_type: Option<String>,
+    /// `relatedid`, sent as a string or a number.
+    pub related_id: Option<String>,
+}
+
+impl SellsyEvent {
+    fn from_object(event: Map<String, Value>) -> Self {
+        let summary = EventSummary {
+            event_type: text_field(&event, "eventType"),
+            event: text_field(&event, "event"),
+            related_type: text_field(&event, "relatedtype"),
+            related_id: text_field(&event, "relatedid"),
+        };
+        // Value's Display is compact and keeps key order (preserve_order), like JSON.stringify.
+        let data = Value::Object(event).to_string();
+        let digest = Sha256::digest(data.as_bytes());
+        let mut dedup_key = hex_lower(&digest);
+        dedup_key.truncate(DEDUP_KEY_LEN);
+        Self {
+            data,
+            dedup_key,
+            summary,
+        }
+    }
+
+    /// The event object as compact JSON text, keys in received order: the BullMQ job's data.
+    pub fn data_json(&self) -> &str {
+        &self.data
+    }
+
+    /// Consumes into the data JSON text.
+    pub fn into_data_json(self) -> String {
+        self.data
+    }
+
+    /// A stable key for delivery deduplication: lowercase hex of SHA-256 over
+    /// [`SellsyEvent::data_json`], first 32 hex chars. JSON and form deliveries of the same
+    /// event share it.
+    pub fn dedup_key(&self) -> &str {
+        &self.dedup_key
+    }
+
+    /// The BullMQ job id: `sellsy-<dedup_key>` (BullMQ custom ids may not contain ':' nor
+    /// be integers).
+    pub fn job_id(&self) -> String {
+        format!("sellsy-{}", self.dedup_key)
+    }
+
+    /// For logs: `eventType`, `event`, `relatedtype`, `relatedid` when present.
+    pub fn summary(&self) -> EventSummary {
+        self.summary.clone()
+    }
+}
+
+/// Why a body is not a Sellsy event. Messages never quote the body.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ParseError {
+    /// No bytes at all.
+    #[error("body is empty")]
+    Empty,
+    /// The body is not one strict JSON value.
+    #[error("body is not valid JSON: {0}")]
+    Json(String),
+    /// Valid JSON, but not an object.
+    #[error("the event must be a JSON object")]
+    NotAnObject,
+    /// A form body with other fields, a repeated `notif`, or no `notif`.
+    #[error("form body must hold exactly one field, notif")]
+    FormFields,
+    /// A `%` not followed by two hex digits.
+    #[error("form body has an invalid percent escape")]
+    PercentEscape,
+    /// The decoded form field is not UTF-8.
+    #[error("notif is not valid UTF-8")]
+    NotifUtf8,
+    /// The decoded `notif` value is not one strict JSON value.
+    #[error("notif is not valid JSON: {0}")]
+    NotifJson(String),
+}
+
+/// Parses a webhook body; `content_type` is the raw Content-Type header value if any.
+/// A form content type (any parameters or case) means one `notif` field; anything else
+/// is read as JSON, unwrapping hull-sellsy's `{"notif": <object or JSON string>}`.
+///
+/// # Errors
+/// A [`ParseError`] naming what is wrong when the body is not one event object.
+pub fn parse(content_type: Option<&str>, body: &[u8]) -> Result<SellsyEvent, ParseError> {
+    if body.is_empty() {
+        return Err(ParseError::Empty);
+    }
+    let event = if content_type.is_some_and(is_form) {
+        parse_form(body)?
+    } else {
+        parse_json(body)?
+    };
+    Ok(SellsyEvent::from_object(event))
+}
+
+fn is_form(content_type: &str) -> bool {
+    let essence = content_type.split(';').next().unwrap_or_default();
+    essence.trim_ascii().eq_ignore_ascii_case(FORM_CONTENT_TYPE)
+}
+
+fn parse_json(body: &[u8]) -> Result<Map<String, Value>, ParseError> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| ParseError::Json(e.to_string()))?;
+    let Value::Object(object) = value else {
+        return Err(ParseError::NotAnObject);
+    };
+    Ok(unwrap_notif(&object).unwrap_or(object))
+}
+
+/// The inner event of `{"notif": {...}}` or `{"notif": "{...}"}`, if `object` is that shape.
+fn unwrap_notif(object: &Map<String, Value>) -> Option<Map<String, Value>> {
+    if object.len() != 1 {
+        return None;
+    }
+    match object.get(NOTIF)? {
+        Value::Object(inner) => Some(inner.clone()),
+        Value::String(text) => match serde_json::from_str(text) {
+            Ok(Value::Object(inner)) => Some(inner),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn parse_form(body: &[u8]) -> Result<Map<String, Value>, ParseError> {
+    // Exactly one `name=value` pair: `&` anywhere means a second (maybe empty) field.
+    if body.contains(&b'&') {
+        return Err(ParseError::FormFields);
+    }
+    let mut parts = body.splitn(2, |&b| b == b'=');
+    let name = parts.next().unwrap_or_default();
+    let value = parts.next().ok_or(ParseError::FormFields)?;
+    if percent_decode(name)? != NOTIF.as_bytes() {
+        return Err(ParseError::FormFields);
+    }
+    let text = String::from_utf8(percent_decode(value)?).map_err(|_| ParseError::NotifUtf8)?;
+    match serde_json::from_str(&text) {
+        Ok(Value::Object(event)) => Ok(event),
+        Ok(_) => Err(ParseError::NotAnObject),
+        Err(e) => Err(ParseError::NotifJson(e.to_string())),
+    }
+}
+
+/// `application/x-www-form-urlencoded` decoding: `+` is a space, `%XY` a byte.
+fn percent_decode(encoded: &[u8]) -> Result<Vec<u8>, ParseError> {
+    let mut out = Vec::with_capacity(encoded.len());
+    let mut rest = encoded;
+    while let Some((&byte, tail)) = rest.split_first() {
+        rest = tail;
+        match byte {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let [high, low, tail @ ..] = rest else {
+                    return Err(ParseError::PercentEscape);
+                };
+                let high = hex_digit(*high).ok_or(ParseError::PercentEscape)?;
+                let low = hex_digit(*low).ok_or(ParseError::PercentEscape)?;
+                out.push((high << 4) | low);
+                rest = tail;
+            }
+            _ => out.push(byte),
+        }
+    }
+    Ok(out)
+}
+
+fn hex_digit(c: u8) -> Option<u8> {
+    char::from(c)
+        .to_digit(16)
+        .and_then(|d| u8::try_from(d).ok())
+}
+
+fn hex_lower(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for nibble in bytes.iter().flat_map(|&b| [b >> 4, b & 0x0F]) {
+        out.extend(char::from_digit(u32::from(nibble), 16)); // always Some: nibble < 16
+    }
+    out
+}
+
+fn text_field(event: &Map<String, Value>, key: &str) -> Option<String> {
+    match event.get(key)? {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::mem::discriminant;
+
+    use super::*;
+
+    const BODY_A: &str = r#"{"eventType":"docslog","timestamp":"1732400123","event":"step","relatedid":"48213377","relatedtype":"estimate","ownerid":"204551","ownertype":"staff","corpid":"90812","relatedobject":{"id":48213377,"number":"DEV-2024-01137","status":"accepted","date":"2024-11-23","currency":"EUR","subject":"Refonte site e-commerce","related":[{"id":7311820,"type":"company"}]}}"#;
+    const BODY_B: &str = "notif=%7B%22eventType%22%3A%22docslog%22%2C%22timestamp%22%3A%221732400123%22%2C%22event%22%3A%22step%22%2C%22relatedid%22%3A%2248213377%22%2C%22relatedtype%22%3A%22estimate%22%2C%22ownerid%22%3A%22204551%22%2C%22ownertype%22%3A%22staff%22%2C%22corpid%22%3A%2290812%22%7D";
+    /// Body B's event as JSON: what its `notif` field decodes to.
+    const EVENT_B: &str = r#"{"eventType":"docslog","timestamp":"1732400123","event":"step","relatedid":"48213377","relatedtype":"estimate","ownerid":"204551","ownertype":"staff","corpid":"90812"}"#;
+    const POC_BODY: &str = r#"{"event":"invoice.paid","data":{"id":123,"customer":"Acme Corp"}}"#;
+    const JSON: Option<&str> = Some("application/json");
+    const FORM: Option<&str> = Some("application/x-www-form-urlencoded");
+
+    fn ok(content_type: Option<&str>, body: &str) -> SellsyEvent {
+        parse(content_type, body.as_bytes()).expect("the body is a valid event")
+    }
+
+    fn refused(content_type: Option<&str>, body: impl AsRef<[u8]>) -> ParseError {
+        parse(content_type, body.as_ref()).expect_err("the body must be refused")
+    }
+
+    #[test]
+    fn json_and_form_deliveries_of_one_event_agree() {
+        let (json, form) = (ok(JSON, EVENT_B), ok(FORM, BODY_B));
+        assert_eq!(form.data_json(), EVENT_B);
+        assert_eq!(form.job_id(), json.job_id());
+        // Independently computed with Python: sha256(EVENT_B).hexdigest()[:32].
+        assert_eq!(form.dedup_key(), "30e95f09a803bb2656ed846c497f7778");
+        let summary = EventSummary {
+            event_type: Some("docslog".into()),
+            event: Some("step".into()),
+            related_type: Some("estimate".into()),
+            related_id: Some("48213377".into()),
+        };
+        assert_eq!(form.summary(), summary);
+        let body_a = ok(JSON, BODY_A);
+        assert_eq!((body_a.data_json(), body_a.summary()), (BODY_A, summary));
+    }
+
+    #[test]
+    fn form_content_type_matches_any_case_and_parameters() {
+        let types = [
+            "Application/X-WWW-Form-URLencoded",
+            " application/x-www-form-urlencoded ; charset=UTF-8",
+        ];
+        for content_type in types {
+            assert_eq!(ok(Some(content_type), BODY_B).data_json(), EVENT_B);
+        }
+        assert!(matches!(refused(JSON, BODY_B), ParseError::Json(_)));
+    }
+
+    #[test]
+    fn form_decoding_handles_plus_and_escapes_in_name_and_value() {
+        let event = ok(FORM, "n%6Ftif=%7B%22a%22:%22x+y%2By%C3%A9%22%7D");
+        assert_eq!(event.data_json(), r#"{"a":"x y+yé"}"#);
+    }
+
+    #[test]
+    fn notif_wrapper_is_unwrapped_from_an_object_or_a_string() {
+        let as_object = format!(r#"{{"notif":{EVENT_B}}}"#);
+        let as_string = serde_json::json!({ "notif": EVENT_B }).to_string();
+        for body in [as_object, as_string] {
+            assert_eq!(ok(None, &body).data_json(), EVENT_B);
+        }
+    }
+
+    #[test]
+    fn other_objects_are_the_event_itself() {
+        let bodies = [
+            POC_BODY,
+            r#"{"notif":{"a":1},"b":2}"#,
+            r#"{"notif":"[1]"}"#,
+            r#"{"notif":3}"#,
+        ];
+        for body in bodies {
+            assert_eq!(ok(JSON, body).into_data_json(), body);
+        }
+        let event = ok(None, POC_BODY).summary().event;
+        assert_eq!(event.as_deref(), Some("invoice.paid"));
+    }
+
+    #[test]
+    fn key_order_is_kept_and_whitespace_dropped() {
+        let body = "{ \"z\": 1, \"a\": {\"y\": [1, 2], \"b\": null}, \"m\": true }\n";
+        let compact = r#"{"z":1,"a":{"y":[1,2],"b":null},"m":true}"#;
+        assert_eq!(ok(None, body).data_json(), compact);
+    }
+
+    #[test]
+    fn summary_renders_numbers_as_text_and_skips_other_types() {
+        let summary = ok(None, r#"{"relatedid":48213377,"event":7,"eventType":null}"#).summary();
+        assert_eq!(summary.related_id.as_deref(), Some("48213377"));
+        assert_eq!(summary.event.as_deref(), Some("7"));
+        assert_eq!((summary.event_type, summary.related_type), (None, None));
+    }
+
+    #[test]
+    fn job_id_is_a_valid_bullmq_custom_id() {
+        let id = ok(JSON, BODY_A).job_id();
+        let hex = id.strip_prefix("sellsy-").expect("the id is prefixed");
+        assert_eq!(id.len(), 39);
+        assert!(!id.contains(':'));
+        assert!(hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')));
+        assert_ne!(id, ok(JSON, POC_BODY).job_id());
+    }
+
+    #[test]
+    fn each_malformed_body_is_refused_with_its_reason() {
+        use ParseError::{Empty, FormFields, NotAnObject, NotifUtf8, PercentEscape};
+        let json = &ParseError::Json(String::new());
+        let notif_json = &ParseError::NotifJson(String::new());
+        let cases: &[(Option<&str>, &[u8], &ParseError)] = &[
+            (None, b"", &Empty),
+            (FORM, b"", &Empty),
+            (JSON, b"[1,2]", &NotAnObject),
+            (JSON, b"42", &NotAnObject),
+            (JSON, b"\"text\"", &NotAnObject),
+            (JSON, b"null", &NotAnObject),
+            (FORM, b"notif=%5B%5D", &NotAnObject),
+            // Trailing data would let a length-extended body through (§2.3 step 5).
+            (None, br#"{"a":1}x"#, json),
+            (None, br#"{"a":1}{"b":2}"#, json),
+            (None, b"{\"a\":1}\x80\x00\x00\x01\x58", json),
+            (None, b"{\"a\":", json),
+            (None, b"  ", json),
+            (None, b"{\"a\":\"\xFF\"}", json),
+            (FORM, b"notif=%7B%22a%22:%22%FF%22%7D", &NotifUtf8),
+            (FORM, b"notif=%7B%7D&other=1", &FormFields),
+            (FORM, b"notif=%7B%7D&notif=%7B%7D", &FormFields),
+            (FORM, b"notif=%7B%7D&", &FormFields),
+            (FORM, b"other=%7B%7D", &FormFields),
+            (FORM, b"notif", &FormFields),
+            (FORM, b"notif=%7", &PercentEscape),
+            (FORM, b"notif=%", &PercentEscape),
+            (FORM, b"notif=%zz%7D", &PercentEscape),
+            (FORM, b"n%xtif=%7B%7D", &PercentEscape),
+            (FORM, b"notif=%7B%7D%2", &PercentEscape),
+            (FORM, b"notif=%7B%7Dx", notif_json),
+            (FORM, b"notif=", notif_json),
+        ];
+        for (content_type, body, want) in cases {
+            let got = refused(*content_type, body);
+            let body = String::from_utf8_lossy(body);
+            assert_eq!(discriminant(&got), discriminant(*want), "{body}: {got}");
+        }
+    }
+
+    #[test]
+    fn error_messages_do_not_echo_the_body() {
+        let bodies = [
+            (None, "{\"s3cr3t\""),
+            (FORM, "notif=s3cr3t"),
+            (FORM, "s3cr3t=1"),
+        ];
+        for (content_type, body) in bodies {
+            let message = refused(content_type, body).to_string();
+            assert!(!message.contains("s3cr3t"), "{message}");
+        }
+    }
+
+    /// Marsaglia's xorshift64: deterministic, so a failure replays exactly.
+    struct XorShift(u64);
+
+    impl XorShift {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+    }
+
+    fn mutate(rng: &mut XorShift, body: &mut Vec<u8>) {
+        const NASTY: &[u8] = b"{}[]\":,%+&=\\0aF \xFF\xC3";
+        for _ in 0..=rng.below(4) {
+            let at = rng.below(body.len() + 1);
+            let byte = NASTY[rng.below(NASTY.len())];
+            match rng.below(4) {
+                0 => body.insert(at, byte),
+                1 if at < body.len() => body[at] = byte,
+                2 if at < body.len() => drop(body.remove(at)),
+                _ => body.truncate(at),
+            }
+        }
+    }
+
+    #[test]
+    fn random_bodies_never_panic() {
+        let seeds = [
+            BODY_A,
+            BODY_B,
+            EVENT_B,
+            POC_BODY,
+            r#"{"notif":"{\"a\":1}"}"#,
+        ];
+        let types = [
+            None,
+            JSON,
+            FORM,
+            Some(""),
+            Some("APPLICATION/X-WWW-FORM-URLENCODED;q"),
+        ];
+        let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
+        let mut accepted = 0;
+        for round in 0..20_000 {
+            let mut body = seeds[rng.below(seeds.len())].as_bytes().to_vec();
+            if round % 2 == 0 {
+                body = (0..rng.below(64)).map(|_| rng.next() as u8).collect();
+            } else {
+                mutate(&mut rng, &mut body);
+            }
+            if let Ok(event) = parse(types[rng.below(types.len())], &body) {
+                accepted += 1;
+                assert_eq!(event.job_id().len(), 39);
+                let data: Value = serde_json::from_str(event.data_json()).expect("data is JSON");
+                assert!(data.is_object());
+            }
+        }
+        assert!(accepted > 100, "some mutations stay valid, got {accepted}");
+    }
+}

@@ -1,0 +1,292 @@
+//! Faults: every event answered 200 ends up in Redis exactly once, whatever happens to
+//! Redis or to the listener; when nothing can store an event the answer is 503.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use redis::Commands;
+use testkit::{RedisServer, eventually};
+
+use crate::support::{InProcess, Process, TempDir, event, post_signed, request};
+
+/// What a load run saw: acknowledged events (event number → job id), 503s, and requests
+/// that got no answer at all (the listener was killed).
+#[derive(Default, Debug)]
+struct Outcome {
+    acked: BTreeMap<u64, String>,
+    refused: u64,
+    unanswered: u64,
+}
+
+/// `clients` concurrent senders posting distinct signed events until `until`.
+async fn load(
+    addr: SocketAddr,
+    clients: usize,
+    until: Instant,
+    numbers: Arc<AtomicU64>,
+) -> Outcome {
+    let tasks: Vec<_> = (0..clients)
+        .map(|_| {
+            let numbers = numbers.clone();
+            tokio::spawn(async move {
+                let mut outcome = Outcome::default();
+                while Instant::now() < until {
+                    let n = numbers.fetch_add(1, Ordering::Relaxed);
+                    match post_signed(addr, &event(n)).await {
+                        Ok(response) if response.status == 200 => {
+                            outcome
+                                .acked
+                                .insert(n, response.json()["jobId"].as_str().unwrap().to_owned());
+                        }
+                        Ok(response) => {
+                            assert_eq!(
+                                response.status,
+                                503,
+                                "{}",
+                                String::from_utf8_lossy(&response.body)
+                            );
+                            assert!(response.header("retry-after").is_some());
+                            outcome.refused += 1;
+                        }
+                        Err(_) => {
+                            outcome.unanswered += 1;
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                        }
+                    }
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+                outcome
+            })
+        })
+        .collect();
+    let mut total = Outcome::default();
+    for task in tasks {
+        let outcome = task.await.unwrap();
+        total.acked.extend(outcome.acked);
+        total.refused += outcome.refused;
+        total.unanswered += outcome.unanswered;
+    }
+    total
+}
+
+/// Waits until every acknowledged job is in Redis, then returns how many jobs wait.
+fn assert_every_ack_is_in_redis(redis: &RedisServer, outcome: &Outcome, within: Duration) -> usize {
+    let mut conn = redis.connection(0);
+    eventually(within, "every acknowledged event to reach redis", || {
+        outcome.acked.values().all(|id| {
+            conn.exists::<_, bool>(format!("bull:sellsy-webhooks:{id}"))
+                .unwrap_or(false)
+        })
+    });
+    let waiting: usize = conn.llen("bull:sellsy-webhooks:wait").unwrap();
+    println!(
+        "acknowledged {} (503: {}, unanswered: {}), jobs in redis: {waiting}",
+        outcome.acked.len(),
+        outcome.refused,
+        outcome.unanswered
+    );
+    waiting
+}
+
+fn spool_args(redis: &RedisServer, spool: &TempDir) -> Vec<String> {
+    [
+        "--redis-url",
+        &redis.url(),
+        "--secret",
+        crate::support::SECRET,
+        "--spool-dir",
+        spool.0.to_str().unwrap(),
+        "--redis-deadline-ms",
+        "100",
+    ]
+    .iter()
+    .map(|arg| (*arg).to_owned())
+    .collect()
+}
+
+fn as_strs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_killed_and_restarted_under_load_loses_nothing() {
+    let mut redis = RedisServer::with_aof();
+    let spool = TempDir::new("redis-kill");
+    let args = spool_args(&redis, &spool);
+    let listener = InProcess::start(&as_strs(&args)).await;
+    let numbers = Arc::new(AtomicU64::new(0));
+
+    let until = Instant::now() + Duration::from_secs(4);
+    let load = tokio::spawn(load(listener.addr, 8, until, numbers));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    redis.kill();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    redis.restart();
+    let outcome = load.await.unwrap();
+
+    let waiting = assert_every_ack_is_in_redis(&redis, &outcome, Duration::from_secs(30));
+    assert_eq!((outcome.refused, outcome.unanswered), (0, 0));
+    assert_eq!(
+        waiting,
+        outcome.acked.len(),
+        "one job per acknowledged event, no duplicates"
+    );
+    listener.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_down_for_ten_seconds_under_load_spools_then_drains() {
+    let mut redis = RedisServer::with_aof();
+    let spool = TempDir::new("redis-down");
+    let args = spool_args(&redis, &spool);
+    let listener = InProcess::start(&as_strs(&args)).await;
+    let numbers = Arc::new(AtomicU64::new(0));
+
+    let until = Instant::now() + Duration::from_secs(13);
+    let load = tokio::spawn(load(listener.addr, 4, until, numbers));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    redis.kill();
+    tokio::time::sleep(Duration::from_millis(10_500)).await;
+    let during = request(listener.addr, "GET", "/readyz", &[], b"")
+        .await
+        .unwrap()
+        .json();
+    redis.restart();
+    let outcome = load.await.unwrap();
+
+    assert_eq!(during["stores_to"], "spool", "{during}");
+    assert!(during["spool_depth"].as_u64().unwrap() > 0, "{during}");
+    let waiting = assert_every_ack_is_in_redis(&redis, &outcome, Duration::from_secs(30));
+    assert_eq!((outcome.refused, outcome.unanswered), (0, 0));
+    assert_eq!(waiting, outcome.acked.len());
+    let metrics = String::from_utf8(
+        request(listener.addr, "GET", "/metrics", &[], b"")
+            .await
+            .unwrap()
+            .body,
+    )
+    .unwrap();
+    assert!(
+        metrics.contains("sellsy_listener_spool_depth 0"),
+        "{metrics}"
+    );
+    listener.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listener_killed_under_load_replays_its_spool_after_restart() {
+    let mut redis = RedisServer::with_aof();
+    let spool = TempDir::new("listener-kill");
+    let args = spool_args(&redis, &spool);
+    redis.kill();
+    let process = Process::start(&as_strs(&args));
+    let addr = process.addr;
+    let numbers = Arc::new(AtomicU64::new(0));
+
+    let until = Instant::now() + Duration::from_secs(3);
+    let load = tokio::spawn(load(addr, 8, until, numbers));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    process.kill();
+    let outcome = load.await.unwrap();
+    redis.restart();
+    let restarted = Process::start(&as_strs(&args));
+
+    assert!(!outcome.acked.is_empty());
+    let waiting = assert_every_ack_is_in_redis(&redis, &outcome, Duration::from_secs(30));
+    assert!(
+        waiting >= outcome.acked.len()
+            && waiting <= outcome.acked.len() + outcome.unanswered as usize,
+        "{waiting}"
+    );
+    drop(restarted);
+}
+
+#[tokio::test]
+async fn with_redis_down_and_no_usable_spool_the_answer_is_503_never_200() {
+    let mut redis = RedisServer::start();
+    let blocker = TempDir::new("no-spool");
+    let file = blocker.0.join("a-file");
+    std::fs::write(&file, b"not a directory").unwrap();
+    let spool_dir = file.join("spool");
+    let listener = InProcess::start(&[
+        "--redis-url",
+        &redis.url(),
+        "--secret",
+        crate::support::SECRET,
+        "--spool-dir",
+        spool_dir.to_str().unwrap(),
+    ])
+    .await;
+    redis.kill();
+
+    for n in 0..5 {
+        let response = post_signed(listener.addr, &event(n)).await.unwrap();
+        assert_eq!(
+            response.status,
+            503,
+            "{}",
+            String::from_utf8_lossy(&response.body)
+        );
+        assert!(response.header("retry-after").is_some());
+    }
+    let ready = request(listener.addr, "GET", "/readyz", &[], b"")
+        .await
+        .unwrap();
+    assert_eq!(ready.status, 503);
+    assert_eq!(ready.json()["stores_to"], "nothing");
+
+    redis.restart();
+    let mut recovered = false;
+    for _ in 0..100 {
+        if post_signed(listener.addr, &event(99)).await.unwrap().status == 200 {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(recovered, "with redis back, events are accepted again");
+    listener.stop().await;
+}
+
+#[tokio::test]
+async fn started_without_redis_it_spools_and_drains_when_redis_appears() {
+    let mut redis = RedisServer::start();
+    let spool = TempDir::new("fresh");
+    let args = spool_args(&redis, &spool);
+    redis.kill();
+    let listener = InProcess::start(&as_strs(&args)).await;
+
+    let mut acked = BTreeMap::new();
+    for n in 0..20 {
+        let response = post_signed(listener.addr, &event(n)).await.unwrap();
+        assert_eq!(response.status, 200);
+        assert_eq!(response.json()["status"], "spooled");
+        acked.insert(n, response.json()["jobId"].as_str().unwrap().to_owned());
+    }
+    let ready = request(listener.addr, "GET", "/readyz", &[], b"")
+        .await
+        .unwrap()
+        .json();
+    assert_eq!(
+        (ready["redis"].as_str(), ready["stores_to"].as_str()),
+        (Some("unreachable"), Some("spool"))
+    );
+    redis.restart();
+
+    let outcome = Outcome {
+        acked,
+        ..Default::default()
+    };
+    let waiting = assert_every_ack_is_in_redis(&redis, &outcome, Duration::from_secs(30));
+    assert_eq!(waiting, 20);
+    let order: Vec<String> = redis
+        .connection(0)
+        .lrange("bull:sellsy-webhooks:wait", 0, -1)
+        .unwrap();
+    let expected: Vec<String> = outcome.acked.values().rev().cloned().collect();
+    assert_eq!(order, expected, "drained in arrival order");
+    listener.stop().await;
+}

@@ -1,0 +1,9 @@
+//! Integration tests of the listener: one binary, one module per behaviour. Each test
+//! starts its own redis-server and listener on loopback ports.
+
+mod bad_input;
+mod cli;
+mod durability;
+mod security;
+mod support;
+mod webhook;
