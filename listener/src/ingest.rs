@@ -62,7 +62,8 @@ impl SpoolRecord {
 
 /// State shared by the batcher, the drainer and the routes.
 pub struct Shared {
-    /// The queue events go to.
+    /// The queue events go to (drains, probes and readiness use it; each HTTP worker adds
+    /// through a connection of its own).
     pub queue: Queue,
     /// The local spool; `None` when it could not be opened (then Redis is the only store).
     pub spool: Option<Arc<Spool>>,
@@ -136,11 +137,20 @@ pub struct Ingest {
 }
 
 impl Ingest {
-    /// Starts the batcher on the current runtime; it ends when every `Ingest` is dropped,
+    /// Starts a batcher on the current thread's runtime, adding through `queue` (a
+    /// connection of this thread's own, so that a request, its batch and the Redis reply
+    /// never wait for another thread to wake up). It ends when every `Ingest` is dropped,
     /// after storing what was already handed to it.
-    pub fn start(shared: Arc<Shared>) -> Self {
+    pub fn start(shared: Arc<Shared>, queue: Queue) -> Self {
         let (sender, receiver) = mpsc::channel(QUEUE_CAPACITY);
-        tokio::spawn(Batcher { shared, receiver }.run());
+        tokio::task::spawn_local(
+            Batcher {
+                shared,
+                queue,
+                receiver,
+            }
+            .run(),
+        );
         Self { sender }
     }
 
@@ -164,6 +174,7 @@ impl Ingest {
 
 struct Batcher {
     shared: Arc<Shared>,
+    queue: Queue,
     receiver: mpsc::Receiver<Pending>,
 }
 
@@ -188,7 +199,7 @@ impl Batcher {
             .unzip();
         let shared = &self.shared;
         if !shared.redis_down() && shared.spool_len() == 0 {
-            match tokio::time::timeout(shared.deadline, shared.queue.add_bulk(&jobs)).await {
+            match tokio::time::timeout(shared.deadline, self.queue.add_bulk(&jobs)).await {
                 Ok(Ok(ids)) => {
                     for ((received, reply), id) in waiters.into_iter().zip(ids) {
                         shared.metrics.stored(StoredIn::Redis, received.elapsed());

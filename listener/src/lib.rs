@@ -76,31 +76,44 @@ pub async fn run(
         let _ = drainer_stopped.await;
     }));
 
-    let state = web::Data::new(AppState {
-        ingest: Ingest::start(shared.clone()),
-        shared: shared.clone(),
-        verifier,
-        jobs: JobTemplate {
-            name: config.job_name.clone(),
-            options: config.job_options.clone(),
-            dedup_ttl: config.dedup_ttl,
-        },
-        max_body_bytes: config.max_body_bytes,
-        on_bad_signature: config.on_bad_signature,
-        quarantine,
-    });
-    let mut server =
-        HttpServer::new(move || App::new().configure(|cfg| routes::configure(cfg, state.clone())))
-            .disable_signals()
-            .shutdown_timeout(SHUTDOWN_GRACE)
-            .client_request_timeout(config.client_timeout)
-            .client_disconnect_timeout(Duration::from_secs(1));
+    let template = JobTemplate {
+        name: config.job_name.clone(),
+        options: config.job_options.clone(),
+        dedup_ttl: config.dedup_ttl,
+    };
+    let worker_config = config.clone();
+    let app_shared = shared.clone();
+    // Runs once on each HTTP worker thread: every worker gets its own batcher and Redis
+    // connection on its own runtime.
+    let mut server = HttpServer::new(move || {
+        let ingest = match open_queue(&worker_config, &worker_config.queue) {
+            Ok(queue) => Ingest::start(app_shared.clone(), queue),
+            // The same settings opened the shared queue above, so this cannot differ;
+            // fall back to sharing that connection rather than failing the worker.
+            Err(_) => Ingest::start(app_shared.clone(), app_shared.queue.clone()),
+        };
+        let state = web::Data::new(AppState {
+            ingest,
+            shared: app_shared.clone(),
+            verifier: verifier.clone(),
+            jobs: template.clone(),
+            max_body_bytes: worker_config.max_body_bytes,
+            on_bad_signature: worker_config.on_bad_signature,
+            quarantine: quarantine.clone(),
+        });
+        App::new().configure(|cfg| routes::configure(cfg, state))
+    })
+    .disable_signals()
+    .shutdown_timeout(SHUTDOWN_GRACE)
+    .client_request_timeout(config.client_timeout)
+    .client_disconnect_timeout(Duration::from_secs(1));
     if let Some(workers) = config.workers {
         server = server.workers(workers);
     }
+    let address = listener.local_addr()?;
     let server = server.listen(listener)?.run();
     let handle = server.handle();
-    tracing::info!(queue = %config.queue, prefix = %config.prefix, major = %config.bullmq_major, "listening");
+    tracing::info!(%address, queue = %config.queue, prefix = %config.prefix, major = %config.bullmq_major, "listening");
 
     let serving = tokio::spawn(server);
     shutdown.await;

@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod cli;
+mod compose;
 mod durability;
 mod security;
 mod support;
