@@ -3,7 +3,10 @@
 // Worker driven by the Rust tests: consumes jobs with real Node BullMQ until
 // `expect` jobs reached a final outcome, then reports what it saw.
 //
-// stdin:  {"redisUrl","major","prefix","queue","concurrency","expect","timeoutMs"}
+// stdin:  {"redisUrl","major","prefix","queue","concurrency","expect","timeoutMs",
+//          optional "untilTotal" (stop once the whole queue, whoever processed it, has that
+//          many completed + failed jobs), "lockDuration", "stalledInterval", "maxStalledCount"}
+// A job whose data has "sleepMs" sleeps that long first; "fail": true throws.
 // stdout: {"processed":[{id,name,attemptsMade}],"completed":[ids],"failed":[ids]}
 
 const { load, connectionFromUrl, readStdinJson, printAndExit, fail } = require('./lib/bullmq');
@@ -21,6 +24,9 @@ async function main() {
   const processor = async (job) => {
     // Recorded before anything can throw so retries show up as separate entries.
     processed.push({ id: job.id, name: job.name, attemptsMade: job.attemptsMade });
+    if (job.data && job.data.sleepMs) {
+      await new Promise((resolve) => setTimeout(resolve, job.data.sleepMs));
+    }
     if (job.data && job.data.fail === true) {
       throw new Error('requested failure');
     }
@@ -33,6 +39,9 @@ async function main() {
     concurrency: input.concurrency || 1,
     // Short blocking-pop timeout so close() does not wait out a long block.
     drainDelay: 1,
+    ...(input.lockDuration ? { lockDuration: input.lockDuration } : {}),
+    ...(input.stalledInterval ? { stalledInterval: input.stalledInterval } : {}),
+    ...(input.maxStalledCount !== undefined ? { maxStalledCount: input.maxStalledCount } : {}),
   });
   worker.on('error', (err) => process.stderr.write(`worker error: ${err.message}\n`));
 
@@ -49,8 +58,21 @@ async function main() {
       .catch(fail);
   };
   const countFinal = () => {
-    if (!done && completed.length + failed.length >= expect) finish();
+    if (!done && input.untilTotal === undefined && completed.length + failed.length >= expect) finish();
   };
+  if (input.untilTotal !== undefined) {
+    // Shared queue: finish when every job is done, whichever worker ran it.
+    const { Queue } = load(input.major);
+    const queue = new Queue(input.queue, { connection: connectionFromUrl(input.redisUrl), prefix: input.prefix });
+    const poll = setInterval(async () => {
+      const counts = await queue.getJobCounts('completed', 'failed');
+      if (!done && counts.completed + counts.failed >= input.untilTotal) {
+        clearInterval(poll);
+        await queue.close();
+        finish();
+      }
+    }, 100);
+  }
 
   worker.on('completed', (job) => {
     if (done) return;

@@ -20,31 +20,11 @@ local q = {
 }
 local context = readQueueContext(KEYS[3], KEYS[10])
 q.maxEvents = context.maxEvents
+q.paused = context.paused
 
 local FIELDS_PER_JOB = 5
 local jobCount = (#ARGV - 2) / FIELDS_PER_JOB
 local lastCounter = redis.call("INCRBY", KEYS[4], jobCount)
-
-local function enqueue(job)
-  if job.delay > 0 then
-    scheduleDelayed(q.delayed, q.events, q.maxEvents, job.id, job.timestamp, job.delay)
-    q.delayedTouched = true
-    return
-  end
-
-  if job.priority > 0 then
-    -- FIFO among equal priorities: the low 32 bits count adds through `pc`.
-    local sequence = redis.call("INCR", q.priorityCounter) % 4294967296
-    redis.call("ZADD", q.prioritized, job.priority * 4294967296 + sequence, job.id)
-  else
-    -- Major 5 parks the jobs of a paused queue in `paused`; major 6 keeps them in `wait`.
-    local target = (q.major == 5 and context.paused) and q.pausedList or q.wait
-    -- Workers take from the right: FIFO pushes left, lifo pushes right.
-    redis.call(job.opts["lifo"] and "RPUSH" or "LPUSH", target, job.id)
-  end
-  q.readyAdded = true
-  emitEvent(q.events, q.maxEvents, "waiting", "jobId", job.id)
-end
 
 -- Jobs of a batch often share their options: decode and re-encode each distinct text once.
 local decodedOpts = {}
@@ -83,7 +63,7 @@ local function addOne(index, customId, name, timestamp, data, optsJson)
   end
 
   storeJob(q, job)
-  enqueue(job)
+  enqueueNew(q, job)
   return job.id
 end
 
@@ -93,10 +73,5 @@ for index = 1, jobCount do
   ids[index] = addOne(index, ARGV[base + 1], ARGV[base + 2], ARGV[base + 3], ARGV[base + 4], ARGV[base + 5])
 end
 
-if q.readyAdded and not context.pausedOrMaxed then
-  redis.call("ZADD", q.marker, 0, "0")
-end
-if q.delayedTouched then
-  refreshDelayMarker(q.marker, q.delayed)
-end
+announce(q, context.pausedOrMaxed)
 return ids

@@ -69,10 +69,20 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ScriptError {
-    /// `-1` (obliterate): the queue must be paused first.
+    /// Obliterate: the queue must be paused first.
     NotPaused,
-    /// `-2` (obliterate): jobs are active and force was not asked for.
+    /// Obliterate: jobs are active and force was not asked for.
     ActiveJobs,
+    /// `-1`: the job does not exist.
+    JobMissing,
+    /// `-2`: the job's lock is gone (it expired; the job may run elsewhere now).
+    LockLost,
+    /// `-3`: the job is not active.
+    NotActive,
+    /// `-4`: the job still has children pending.
+    PendingChildren,
+    /// `-6`: another worker holds the job's lock.
+    LockMismatch,
     /// Any other negative code.
     Other(i64),
 }
@@ -85,6 +95,18 @@ impl ScriptError {
             other => Self::Other(other),
         }
     }
+
+    /// BullMQ's `ErrorCode` for the job scripts.
+    pub(crate) fn from_job_code(code: i64) -> Self {
+        match code {
+            -1 => Self::JobMissing,
+            -2 => Self::LockLost,
+            -3 => Self::NotActive,
+            -4 => Self::PendingChildren,
+            -6 => Self::LockMismatch,
+            other => Self::Other(other),
+        }
+    }
 }
 
 impl fmt::Display for ScriptError {
@@ -92,6 +114,11 @@ impl fmt::Display for ScriptError {
         match self {
             Self::NotPaused => f.write_str("the queue is not paused"),
             Self::ActiveJobs => f.write_str("the queue has active jobs"),
+            Self::JobMissing => f.write_str("the job does not exist"),
+            Self::LockLost => f.write_str("the job's lock is gone"),
+            Self::NotActive => f.write_str("the job is not active"),
+            Self::PendingChildren => f.write_str("the job has pending children"),
+            Self::LockMismatch => f.write_str("another worker holds the job's lock"),
             Self::Other(code) => write!(f, "error code {code}"),
         }
     }

@@ -146,6 +146,9 @@ pub struct Job {
     pub progress: Option<serde_json::Value>,
     /// The deduplication id (`deid`).
     pub deduplication_id: Option<String>,
+    /// A failure decided while the job was not running (`defa`, e.g. stalled too often):
+    /// the next worker fails the job with it instead of running it.
+    pub deferred_failure: Option<String>,
 }
 
 impl Job {
@@ -185,6 +188,7 @@ impl Job {
                 .unwrap_or_default(),
             progress: json(take("progress")),
             deduplication_id: take("deid"),
+            deferred_failure: take("defa"),
         })
     }
 }

@@ -11,6 +11,7 @@ mod layout;
 mod options;
 mod queue;
 mod scripts;
+mod worker;
 
 pub use error::{Error, Result, ScriptError};
 pub use job::{Job, JobCounts, JobId, JobState};
@@ -18,3 +19,4 @@ pub use keys::QueueKeys;
 pub use layout::BullmqMajor;
 pub use options::{Backoff, Deduplication, JobOptions, KeepJobs, RemoveOn};
 pub use queue::{DEFAULT_MAX_LEN_EVENTS, DEFAULT_PREFIX, NewJob, Queue, QueueBuilder};
+pub use worker::{ActiveJob, JobError, Limiter, Worker, WorkerBuilder};

@@ -38,6 +38,30 @@ pub fn run(script: &str, input: &Value) -> Value {
     parse_output(script, &output)
 }
 
+/// Starts `node <script>` with `input` on stdin and returns the process (to kill it).
+pub fn spawn(script: &str, input: &Value) -> std::process::Child {
+    let dir = compat_dir();
+    assert!(
+        dir.join("node_modules/bullmq6").exists(),
+        "Node BullMQ is missing: run `npm ci` in node-worker-compat"
+    );
+    let mut child = Command::new("node")
+        .arg(dir.join(script))
+        .current_dir(&dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|err| panic!("cannot run node ({err}): install Node.js 20"));
+    child
+        .stdin
+        .take()
+        .expect("stdin is piped")
+        .write_all(input.to_string().as_bytes())
+        .expect("node reads its input");
+    child
+}
+
 /// Runs `node <script> <args...>` and returns the JSON it prints last.
 pub fn run_args(script: &str, args: &[&str]) -> Value {
     let dir = compat_dir();

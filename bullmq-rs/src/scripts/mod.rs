@@ -3,6 +3,7 @@
 mod add_jobs;
 mod obliterate;
 mod pause;
+mod worker_scripts;
 
 use std::sync::LazyLock;
 
@@ -12,6 +13,10 @@ use redis::{FromRedisValue, ToRedisArgs};
 pub(crate) use add_jobs::{AddJobs, JobArgs};
 pub(crate) use obliterate::{Obliterate, ObliterateStep};
 pub(crate) use pause::{Pause, PauseAction};
+pub(crate) use worker_scripts::{
+    ExtendLocks, FetchArgs, Fetched, Finish, JobUpdate, JobUpdates, MoveStalledJobsToWait,
+    MoveToActive, MoveToDelayed, MoveToFinished, Outcome, Retry, RetryJob,
+};
 
 /// Joins the listed includes and the main script at compile time: a missing file is a
 /// build error and nothing is assembled at run time.
@@ -69,22 +74,80 @@ const ADD_JOBS: &str = lua!(
     "delayed",
     "delete_job",
     "store_job",
+    "ready",
     "deduplicate"
 );
 const PAUSE: &str = lua!("pause");
 const OBLITERATE: &str = lua!("obliterate", "delete_job");
+const MOVE_TO_ACTIVE: &str = lua!(
+    "move_to_active",
+    "emit_event",
+    "queue_context",
+    "delayed",
+    "ready"
+);
+const MOVE_TO_FINISHED: &str = lua!(
+    "move_to_finished",
+    "emit_event",
+    "queue_context",
+    "delayed",
+    "delete_job",
+    "store_job",
+    "ready",
+    "deduplicate",
+    "finish_checks",
+    "finished"
+);
+const RETRY_JOB: &str = lua!(
+    "retry_job",
+    "emit_event",
+    "queue_context",
+    "delayed",
+    "ready",
+    "finish_checks"
+);
+const MOVE_TO_DELAYED: &str = lua!(
+    "move_to_delayed",
+    "emit_event",
+    "queue_context",
+    "delayed",
+    "finish_checks"
+);
+const EXTEND_LOCKS: &str = lua!("extend_locks");
+const MOVE_STALLED: &str = lua!(
+    "move_stalled_jobs_to_wait",
+    "emit_event",
+    "queue_context",
+    "delayed",
+    "ready"
+);
+const JOB_UPDATES: &str = lua!("job_updates", "emit_event", "queue_context");
 
 /// Every script of the crate.
 pub(crate) struct Scripts {
     pub(crate) add_jobs: AddJobs,
     pub(crate) pause: Pause,
     pub(crate) obliterate: Obliterate,
+    pub(crate) move_to_active: MoveToActive,
+    pub(crate) move_to_finished: MoveToFinished,
+    pub(crate) retry_job: RetryJob,
+    pub(crate) move_to_delayed: MoveToDelayed,
+    pub(crate) extend_locks: ExtendLocks,
+    pub(crate) move_stalled: MoveStalledJobsToWait,
+    pub(crate) job_updates: JobUpdates,
 }
 
 pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     add_jobs: AddJobs(Script::new("add_jobs", ADD_JOBS)),
     pause: Pause(Script::new("pause", PAUSE)),
     obliterate: Obliterate(Script::new("obliterate", OBLITERATE)),
+    move_to_active: MoveToActive(Script::new("move_to_active", MOVE_TO_ACTIVE)),
+    move_to_finished: MoveToFinished(Script::new("move_to_finished", MOVE_TO_FINISHED)),
+    retry_job: RetryJob(Script::new("retry_job", RETRY_JOB)),
+    move_to_delayed: MoveToDelayed(Script::new("move_to_delayed", MOVE_TO_DELAYED)),
+    extend_locks: ExtendLocks(Script::new("extend_locks", EXTEND_LOCKS)),
+    move_stalled: MoveStalledJobsToWait(Script::new("move_stalled_jobs_to_wait", MOVE_STALLED)),
+    job_updates: JobUpdates(Script::new("job_updates", JOB_UPDATES)),
 });
 
 #[cfg(test)]

@@ -6,3 +6,4 @@ mod differential;
 mod node_workers;
 mod queue_control;
 mod steps;
+mod worker;

@@ -1,0 +1,216 @@
+//! What a handler receives (`ActiveJob`) and returns on failure (`JobError`).
+
+use std::fmt;
+use std::ops::Deref;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::Shared;
+use crate::Result;
+use crate::job::Job;
+use crate::scripts::{JobUpdate, SCRIPTS};
+
+/// A job a worker is running: the [`Job`] (through `Deref`) plus what a running job may
+/// report: progress, log lines, new data.
+pub struct ActiveJob {
+    job: Job,
+    shared: Arc<Shared>,
+}
+
+impl ActiveJob {
+    pub(super) fn new(job: Job, shared: Arc<Shared>) -> Self {
+        Self { job, shared }
+    }
+
+    /// The job as read when it was taken.
+    pub fn job(&self) -> &Job {
+        &self.job
+    }
+
+    /// Records progress (any JSON) in the job and emits a `progress` event.
+    ///
+    /// # Errors
+    /// [`crate::Error::Serialize`], [`crate::Error::Script`] when the job no longer
+    /// exists, [`crate::Error::Redis`].
+    pub async fn update_progress<T: Serialize + ?Sized>(&self, progress: &T) -> Result<()> {
+        let json = serde_json::to_string(progress)?;
+        self.update(JobUpdate::Progress(&json)).await.map(drop)
+    }
+
+    /// Appends a line to the job's logs (trimmed to the job's `keepLogs`); returns how
+    /// many lines the job now keeps.
+    ///
+    /// # Errors
+    /// [`crate::Error::Script`] when the job no longer exists, [`crate::Error::Redis`].
+    pub async fn log(&self, line: &str) -> Result<u64> {
+        let kept = self
+            .update(JobUpdate::Log {
+                line,
+                keep: self.job.opts.keep_logs,
+            })
+            .await?;
+        Ok(u64::try_from(kept).unwrap_or_default())
+    }
+
+    /// Replaces the job's data (seen by later attempts).
+    ///
+    /// # Errors
+    /// [`crate::Error::Serialize`], [`crate::Error::Script`] when the job no longer
+    /// exists, [`crate::Error::Redis`].
+    pub async fn update_data<T: Serialize + ?Sized>(&mut self, data: &T) -> Result<()> {
+        let json = serde_json::to_string(data)?;
+        self.update(JobUpdate::Data(&json)).await?;
+        self.job.data = serde_json::from_str(&json)?;
+        Ok(())
+    }
+
+    async fn update(&self, update: JobUpdate<'_>) -> Result<i64> {
+        SCRIPTS
+            .job_updates
+            .call(
+                &mut self.shared.conn.clone(),
+                &self.shared.keys,
+                &self.job.id,
+                update,
+            )
+            .await
+    }
+}
+
+impl Deref for ActiveJob {
+    type Target = Job;
+
+    fn deref(&self) -> &Job {
+        &self.job
+    }
+}
+
+impl fmt::Debug for ActiveJob {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("ActiveJob").field(&self.job).finish()
+    }
+}
+
+/// Why a handler failed a job, and whether it may run again.
+///
+/// Any `std::error::Error` converts into a retryable `JobError`, so `?` works in handlers.
+/// Retries follow the job's `attempts` and `backoff`, as BullMQ's do.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobError {
+    message: String,
+    trace: Vec<String>,
+    kind: FailureKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum FailureKind {
+    Retryable,
+    RetryAfter(Duration),
+    Unrecoverable,
+}
+
+impl JobError {
+    /// A failure that may be retried per the job's attempts and backoff.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            trace: Vec::new(),
+            kind: FailureKind::Retryable,
+        }
+    }
+
+    /// A failure that ends the job at once (BullMQ's `UnrecoverableError`).
+    pub fn unrecoverable(message: impl Into<String>) -> Self {
+        Self {
+            kind: FailureKind::Unrecoverable,
+            ..Self::new(message)
+        }
+    }
+
+    /// A retryable failure whose next try must wait at least `delay` (e.g. an HTTP
+    /// `Retry-After`), instead of the job's backoff.
+    pub fn retry_after(message: impl Into<String>, delay: Duration) -> Self {
+        Self {
+            kind: FailureKind::RetryAfter(delay),
+            ..Self::new(message)
+        }
+    }
+
+    /// The failure message, stored as the job's `failedReason`.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// Whether the job must not be retried.
+    pub fn is_unrecoverable(&self) -> bool {
+        self.kind == FailureKind::Unrecoverable
+    }
+
+    /// The delay the failure asks for before the next try, if any.
+    pub fn retry_delay(&self) -> Option<Duration> {
+        match self.kind {
+            FailureKind::RetryAfter(delay) => Some(delay),
+            _ => None,
+        }
+    }
+
+    /// The trace stored in the job's `stacktrace`: the message, then the error's causes.
+    pub(super) fn trace(&self) -> String {
+        std::iter::once(format!("Error: {}", self.message))
+            .chain(
+                self.trace
+                    .iter()
+                    .map(|cause| format!("    caused by: {cause}")),
+            )
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+impl fmt::Display for JobError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl<E: std::error::Error> From<E> for JobError {
+    fn from(err: E) -> Self {
+        let mut trace = Vec::new();
+        let mut source = err.source();
+        while let Some(cause) = source {
+            trace.push(cause.to_string());
+            source = cause.source();
+        }
+        Self {
+            trace,
+            ..Self::new(err.to_string())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_convert_with_their_causes() {
+        let io = std::io::Error::other("disk on fire");
+        let err = JobError::from(io);
+        assert_eq!(err.message(), "disk on fire");
+        assert!(!err.is_unrecoverable());
+        assert_eq!(err.trace(), "Error: disk on fire");
+    }
+
+    #[test]
+    fn kinds_say_whether_and_when_to_retry() {
+        assert!(JobError::unrecoverable("bad input").is_unrecoverable());
+        let later = JobError::retry_after("429", Duration::from_secs(2));
+        assert_eq!(
+            (later.is_unrecoverable(), later.retry_delay()),
+            (false, Some(Duration::from_secs(2)))
+        );
+        assert_eq!(JobError::new("x").retry_delay(), None);
+    }
+}

@@ -1,0 +1,324 @@
+//! `Worker`: processes the jobs of one queue with an async handler, following BullMQ's
+//! worker protocol so that it shares queues with Node workers: it takes jobs through the
+//! marker, locks them and renews the locks, reports completion and failure as BullMQ
+//! does, retries with the job's backoff and takes back the jobs of workers that died.
+
+mod backoff;
+mod fetch;
+mod finish;
+mod job;
+mod lock;
+mod stalled;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use redis::aio::ConnectionManager;
+use serde_json::Value;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use job::{ActiveJob, JobError};
+
+use crate::connection::{self, ConnectionSettings};
+use crate::job::JobId;
+use crate::keys::QueueKeys;
+use crate::layout::BullmqMajor;
+use crate::options::RemoveOn;
+use crate::{Error, Result};
+
+/// BullMQ's `limiter`: at most `max` jobs per `duration`, across every worker with the
+/// same limiter on the queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limiter {
+    /// Jobs per window.
+    pub max: u64,
+    /// The window.
+    pub duration: Duration,
+}
+
+type ErrorHook = Arc<dyn Fn(&Error) + Send + Sync>;
+
+/// Options of a [`Worker`], with BullMQ's defaults.
+#[derive(Clone)]
+pub struct WorkerBuilder {
+    name: String,
+    prefix: String,
+    major: BullmqMajor,
+    concurrency: usize,
+    lock_duration: Duration,
+    lock_renew_time: Option<Duration>,
+    stalled_interval: Duration,
+    max_stalled_count: u32,
+    drain_delay: Duration,
+    limiter: Option<Limiter>,
+    worker_name: Option<String>,
+    remove_on_complete: Option<RemoveOn>,
+    remove_on_fail: Option<RemoveOn>,
+    on_error: ErrorHook,
+}
+
+impl std::fmt::Debug for WorkerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerBuilder")
+            .field("name", &self.name)
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WorkerBuilder {
+    /// Key prefix (default `bull`).
+    pub fn prefix(mut self, prefix: &str) -> Self {
+        self.prefix = prefix.to_owned();
+        self
+    }
+
+    /// BullMQ major of the queue's layout (default 6).
+    pub fn major(mut self, major: BullmqMajor) -> Self {
+        self.major = major;
+        self
+    }
+
+    /// Jobs run at once (default 1).
+    pub fn concurrency(mut self, concurrency: usize) -> Self {
+        self.concurrency = concurrency.max(1);
+        self
+    }
+
+    /// How long a job's lock lasts without renewal (default 30 s).
+    pub fn lock_duration(mut self, duration: Duration) -> Self {
+        self.lock_duration = duration;
+        self
+    }
+
+    /// How often locks are renewed (default half the lock duration).
+    pub fn lock_renew_time(mut self, every: Duration) -> Self {
+        self.lock_renew_time = Some(every);
+        self
+    }
+
+    /// How often stalled jobs are looked for (default 30 s).
+    pub fn stalled_interval(mut self, interval: Duration) -> Self {
+        self.stalled_interval = interval;
+        self
+    }
+
+    /// How often a job may stall before it fails (default 1).
+    pub fn max_stalled_count(mut self, count: u32) -> Self {
+        self.max_stalled_count = count;
+        self
+    }
+
+    /// Longest wait for new jobs before looking again (default 5 s, BullMQ's `drainDelay`).
+    pub fn drain_delay(mut self, delay: Duration) -> Self {
+        self.drain_delay = delay;
+        self
+    }
+
+    /// Rate limit (BullMQ's `limiter`).
+    pub fn limiter(mut self, limiter: Limiter) -> Self {
+        self.limiter = Some(limiter);
+        self
+    }
+
+    /// The worker's name, stored as `pb` ("processed by") on the jobs it takes.
+    pub fn name(mut self, name: &str) -> Self {
+        self.worker_name = Some(name.to_owned());
+        self
+    }
+
+    /// What to keep of completed jobs whose options do not say (default: all).
+    pub fn remove_on_complete(mut self, keep: RemoveOn) -> Self {
+        self.remove_on_complete = Some(keep);
+        self
+    }
+
+    /// What to keep of failed jobs whose options do not say (default: all).
+    pub fn remove_on_fail(mut self, keep: RemoveOn) -> Self {
+        self.remove_on_fail = Some(keep);
+        self
+    }
+
+    /// Called with every error the worker recovers from by itself (Redis unreachable, a
+    /// lock lost...); by default they are dropped.
+    pub fn on_error(mut self, hook: impl Fn(&Error) + Send + Sync + 'static) -> Self {
+        self.on_error = Arc::new(hook);
+        self
+    }
+
+    /// Connects to `url` and prepares the worker; [`Worker::run_until`] starts it.
+    ///
+    /// # Errors
+    /// [`Error::InvalidQueue`], [`Error::InvalidUrl`], [`Error::Connect`].
+    pub async fn connect<H, F>(self, url: &str, handler: H) -> Result<Worker<H>>
+    where
+        H: Fn(ActiveJob) -> F + Send + Sync + 'static,
+        F: Future<Output = std::result::Result<Value, JobError>> + Send + 'static,
+    {
+        let keys = QueueKeys::new(&self.prefix, &self.name)?;
+        let conn = connection::connect(url, ConnectionSettings::default()).await?;
+        // Waiting for the marker blocks its connection: it gets one of its own, with no
+        // reply timeout (the wait is bounded by its own timeout).
+        let blocking_settings = ConnectionSettings {
+            response_timeout: None,
+            ..ConnectionSettings::default()
+        };
+        let blocking = connection::connect(url, blocking_settings).await?;
+        let shared = Shared {
+            keys,
+            conn,
+            blocking,
+            worker_id: uuid::Uuid::new_v4().to_string(),
+            next_token: AtomicU64::new(1),
+            held: Mutex::new(HashMap::new()),
+            options: self,
+        };
+        Ok(Worker {
+            shared: Arc::new(shared),
+            handler: Arc::new(handler),
+        })
+    }
+}
+
+/// State shared by the fetch loop, the job tasks, the lock renewer and the stalled checker.
+pub(crate) struct Shared {
+    keys: QueueKeys,
+    conn: ConnectionManager,
+    blocking: ConnectionManager,
+    worker_id: String,
+    next_token: AtomicU64,
+    /// Jobs running here, with their lock tokens.
+    held: Mutex<HashMap<JobId, String>>,
+    options: WorkerBuilder,
+}
+
+impl Shared {
+    fn new_token(&self) -> String {
+        format!(
+            "{}:{}",
+            self.worker_id,
+            self.next_token.fetch_add(1, Ordering::Relaxed)
+        )
+    }
+
+    fn held(&self) -> std::sync::MutexGuard<'_, HashMap<JobId, String>> {
+        // A poisoned map only means a panic elsewhere while inserting: it is still usable.
+        self.held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn report(&self, err: &Error) {
+        (self.options.on_error)(err);
+    }
+
+    fn lock_ms(&self) -> u64 {
+        crate::codec::as_millis(self.options.lock_duration)
+    }
+}
+
+/// A worker for one queue. Build it with [`Worker::builder`].
+///
+/// ```no_run
+/// use bullmq_rs::{ActiveJob, JobError, Worker};
+///
+/// # async fn demo() -> bullmq_rs::Result<()> {
+/// let worker = Worker::builder("emails")
+///     .concurrency(8)
+///     .connect("redis://127.0.0.1:6379", |job: ActiveJob| async move {
+///         println!("sending {}", job.data);
+///         Ok::<_, JobError>(serde_json::json!({ "sent": true }))
+///     })
+///     .await?;
+/// worker.run_until(async { let _ = tokio::signal::ctrl_c().await; }).await
+/// # }
+/// ```
+pub struct Worker<H> {
+    shared: Arc<Shared>,
+    handler: Arc<H>,
+}
+
+impl<H> std::fmt::Debug for Worker<H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker")
+            .field("queue", &self.shared.keys)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Worker<()> {
+    /// Starts configuring a worker for queue `name`.
+    pub fn builder(name: &str) -> WorkerBuilder {
+        WorkerBuilder {
+            name: name.to_owned(),
+            prefix: crate::DEFAULT_PREFIX.to_owned(),
+            major: BullmqMajor::default(),
+            concurrency: 1,
+            lock_duration: Duration::from_secs(30),
+            lock_renew_time: None,
+            stalled_interval: Duration::from_secs(30),
+            max_stalled_count: 1,
+            drain_delay: Duration::from_secs(5),
+            limiter: None,
+            worker_name: None,
+            remove_on_complete: None,
+            remove_on_fail: None,
+            on_error: Arc::new(|_| {}),
+        }
+    }
+}
+
+impl<H, F> Worker<H>
+where
+    H: Fn(ActiveJob) -> F + Send + Sync + 'static,
+    F: Future<Output = std::result::Result<Value, JobError>> + Send + 'static,
+{
+    /// Takes and runs jobs until `shutdown` resolves; then takes no more, lets the jobs in
+    /// flight finish (their locks renewed meanwhile) and returns. A worker that is killed
+    /// instead leaves its jobs locked until the lock expires; a stalled check (of any
+    /// worker, Node or Rust) then puts them back.
+    ///
+    /// # Errors
+    /// None so far: Redis failures are reported to [`WorkerBuilder::on_error`] and retried.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> Result<()> {
+        let (stop, stopping) = watch::channel(false);
+        // Background tasks end with this future, also when it is dropped.
+        let _renewer = AbortOnDrop(tokio::spawn(
+            lock::LockRenewer::new(self.shared.clone()).run(),
+        ));
+        let checker = AbortOnDrop(tokio::spawn(
+            stalled::StalledChecker::new(self.shared.clone()).run(),
+        ));
+        let fetcher = fetch::Fetcher::new(
+            self.shared.clone(),
+            self.handler.clone(),
+            self.shared.options.concurrency,
+        );
+        let fetcher = fetcher.run(stopping);
+
+        tokio::pin!(fetcher, shutdown);
+        tokio::select! {
+            () = &mut fetcher => {}
+            () = &mut shutdown => {
+                let _ = stop.send(true);
+                drop(checker);
+                // Returns once the jobs in flight have finished (their locks renewed meanwhile).
+                fetcher.await;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Aborts a background task when dropped.
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
