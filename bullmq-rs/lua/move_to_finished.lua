@@ -1,12 +1,14 @@
 --[[ move_to_finished: end a job as completed or failed for good (BullMQ's moveToFinished).
   KEYS  1 wait  2 active  3 prioritized  4 events  5 stalled  6 delayed  7 paused  8 meta
-        9 pc  10 marker  11 target set (completed or failed)  12 job  13 id
+        9 pc  10 marker  11 target set (completed or failed)  12 job  13 id  14 limiter
   ARGV  1 job id  2 now ms  3 field (returnvalue or failedReason)  4 its value
         5 target ("completed" or "failed")  6 key prefix  7 lock token
         8 keep count (-1 all, 0 none, n the last n)  9 keep age in s ("" = any)
         10 most jobs removed per trim  11 attempts allowed  12 fields to write (JSON pairs)
-        13 BullMQ major
-  Returns 0, or -1 no such job, -2 lock lost, -3 job not active, -4 pending children,
+        13 BullMQ major  14.. to take the next job in the same call (BullMQ's fetchNext):
+        lock token, lock duration ms, limiter max, limiter duration ms, worker name
+        (absent = finish only)
+  Returns 0, the answer of fetchJob when asked for the next job, or -1 no such job, -2 lock lost, -3 job not active, -4 pending children,
   -6 lock held by another worker.
   Not handled: parent/child bookkeeping of flows (this crate adds no flows) and metrics. ]]
 local jobId, now, target = ARGV[1], ARGV[2], ARGV[5]
@@ -14,7 +16,7 @@ local jobKey = KEYS[12]
 local q = {
   prefix = ARGV[6], major = tonumber(ARGV[13]),
   wait = KEYS[1], active = KEYS[2], prioritized = KEYS[3], events = KEYS[4], delayed = KEYS[6],
-  pausedList = KEYS[7], priorityCounter = KEYS[9], marker = KEYS[10],
+  pausedList = KEYS[7], priorityCounter = KEYS[9], marker = KEYS[10], limiter = KEYS[14],
   readyAdded = false, delayedTouched = false,
 }
 if redis.call("EXISTS", jobKey) == 0 then return -1 end
@@ -50,6 +52,14 @@ if target == "failed" and attemptsMade >= (tonumber(ARGV[11]) or 0) then
   emitEvent(q.events, nil, "retries-exhausted", "jobId", jobId, "attemptsMade", attemptsMade)
 end
 announce(q, context.pausedOrMaxed)
+if ARGV[14] then
+  local next = fetchJob(q, context, {
+    now = tonumber(now), token = ARGV[14], lockMs = ARGV[15], limitMax = tonumber(ARGV[16]),
+    limitMs = tonumber(ARGV[17]), workerName = ARGV[18],
+  })
+  -- As BullMQ: any answer but "nothing at all" is returned, and only then is `drained` checked.
+  if next then return next end
+end
 if redis.call("LLEN", q.wait) == 0 and redis.call("LLEN", q.active) == 0
   and redis.call("ZCARD", q.prioritized) == 0 then
   emitEvent(q.events, nil, "drained")

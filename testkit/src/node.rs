@@ -40,6 +40,38 @@ pub fn run(script: &str, input: &Value) -> Value {
 
 /// Starts `node <script>` with `input` on stdin and returns the process (to kill it).
 pub fn spawn(script: &str, input: &Value) -> std::process::Child {
+    spawn_with_stdout(script, input, Stdio::null())
+}
+
+/// A running Node script whose output is read line by line.
+pub struct Watcher {
+    child: std::process::Child,
+    lines: std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
+}
+
+impl Watcher {
+    /// Starts `node <script>` with `input` on stdin and waits for its first line to be `ready`.
+    pub fn start(script: &str, input: &Value) -> Self {
+        use std::io::BufRead;
+        let mut child = spawn_with_stdout(script, input, Stdio::piped());
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        let first = lines.next().and_then(Result::ok).unwrap_or_default();
+        assert_eq!(first, "ready", "node {script} did not get ready");
+        Self { child, lines }
+    }
+
+    /// Waits for the script's JSON line and its exit.
+    pub fn finish(mut self) -> Value {
+        let line = self.lines.next().and_then(Result::ok).unwrap_or_default();
+        let status = self.child.wait().expect("node runs to its end");
+        assert!(status.success(), "node exited with {status}: {line}");
+        serde_json::from_str(&line)
+            .unwrap_or_else(|err| panic!("node printed no JSON ({err}): {line}"))
+    }
+}
+
+fn spawn_with_stdout(script: &str, input: &Value, stdout: Stdio) -> std::process::Child {
     let dir = compat_dir();
     assert!(
         dir.join("node_modules/bullmq6").exists(),
@@ -49,8 +81,8 @@ pub fn spawn(script: &str, input: &Value) -> std::process::Child {
         .arg(dir.join(script))
         .current_dir(&dir)
         .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stdout(stdout)
+        .stderr(Stdio::inherit())
         .spawn()
         .unwrap_or_else(|err| panic!("cannot run node ({err}): install Node.js 20"));
     child

@@ -84,7 +84,8 @@ const MOVE_TO_ACTIVE: &str = lua!(
     "emit_event",
     "queue_context",
     "delayed",
-    "ready"
+    "ready",
+    "fetch_job"
 );
 const MOVE_TO_FINISHED: &str = lua!(
     "move_to_finished",
@@ -96,7 +97,8 @@ const MOVE_TO_FINISHED: &str = lua!(
     "ready",
     "deduplicate",
     "finish_checks",
-    "finished"
+    "finished",
+    "fetch_job"
 );
 const RETRY_JOB: &str = lua!(
     "retry_job",

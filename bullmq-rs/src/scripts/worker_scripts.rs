@@ -58,43 +58,53 @@ impl MoveToActive {
             &keys.pc,
             &keys.marker,
         ];
-        let (limit_max, limit_ms) = args
-            .limiter
-            .map_or((String::new(), String::new()), |(max, ms)| {
-                (max.to_string(), ms.to_string())
-            });
-        let argv = [
-            keys.base().to_owned(),
-            args.now.to_string(),
-            args.token.to_owned(),
-            args.lock_ms.to_string(),
-            limit_max,
-            limit_ms,
-            args.worker_name.to_owned(),
-            major.as_arg().to_owned(),
-        ];
-        let reply: Vec<Value> = self.0.call(conn, script_keys, argv).await?;
-        let unexpected = |detail: String| Error::UnexpectedReply {
-            command: self.0.name(),
-            detail,
-        };
-        let [hash, id, ttl, next] =
-            <[Value; 4]>::try_from(reply).map_err(|reply| unexpected(format!("{reply:?}")))?;
-        let int = |value: &Value| {
-            redis::from_redis_value::<u64>(value.clone()).map_err(|err| unexpected(err.to_string()))
-        };
-        if let Value::Array(_) = hash {
-            let hash: HashMap<String, String> =
-                redis::from_redis_value(hash).map_err(|err| unexpected(err.to_string()))?;
-            let id: String =
-                redis::from_redis_value(id).map_err(|err| unexpected(err.to_string()))?;
-            return Ok(Fetched::Job(JobId::from(id), hash));
-        }
-        match (int(&ttl)?, int(&next)?) {
-            (0, 0) => Ok(Fetched::Nothing(None)),
-            (0, due) => Ok(Fetched::Nothing(Some(due))),
-            (ttl, _) => Ok(Fetched::RateLimited(ttl)),
-        }
+        let reply: Vec<Value> = self
+            .0
+            .call(conn, script_keys, fetch_argv(keys, major, args))
+            .await?;
+        decode_fetched(self.0.name(), reply)
+    }
+}
+
+fn fetch_argv(keys: &QueueKeys, major: BullmqMajor, args: &FetchArgs<'_>) -> [String; 8] {
+    let (limit_max, limit_ms) = args
+        .limiter
+        .map_or((String::new(), String::new()), |(max, ms)| {
+            (max.to_string(), ms.to_string())
+        });
+    [
+        keys.base().to_owned(),
+        args.now.to_string(),
+        args.token.to_owned(),
+        args.lock_ms.to_string(),
+        limit_max,
+        limit_ms,
+        args.worker_name.to_owned(),
+        major.as_arg().to_owned(),
+    ]
+}
+
+/// Decodes `[job hash | 0, job id | 0, rate limit ttl, next due]`.
+fn decode_fetched(script: &'static str, reply: Vec<Value>) -> Result<Fetched> {
+    let unexpected = |detail: String| Error::UnexpectedReply {
+        command: script,
+        detail,
+    };
+    let [hash, id, ttl, next] =
+        <[Value; 4]>::try_from(reply).map_err(|reply| unexpected(format!("{reply:?}")))?;
+    let int = |value: &Value| {
+        redis::from_redis_value::<u64>(value.clone()).map_err(|err| unexpected(err.to_string()))
+    };
+    if let Value::Array(_) = hash {
+        let hash: HashMap<String, String> =
+            redis::from_redis_value(hash).map_err(|err| unexpected(err.to_string()))?;
+        let id: String = redis::from_redis_value(id).map_err(|err| unexpected(err.to_string()))?;
+        return Ok(Fetched::Job(JobId::from(id), hash));
+    }
+    match (int(&ttl)?, int(&next)?) {
+        (0, 0) => Ok(Fetched::Nothing(None)),
+        (0, due) => Ok(Fetched::Nothing(Some(due))),
+        (ttl, _) => Ok(Fetched::RateLimited(ttl)),
     }
 }
 
@@ -117,16 +127,19 @@ pub(crate) enum Outcome<'a> {
     Failed(&'a str),
 }
 
-pub(crate) struct MoveToFinished(pub(super) Script<13>);
+pub(crate) struct MoveToFinished(pub(super) Script<14>);
 
 impl MoveToFinished {
+    /// Ends the job; with `next`, also takes the next job in the same call and returns
+    /// what `move_to_active` would (`None`: nothing at all to take).
     pub(crate) async fn call(
         &self,
         conn: &mut ConnectionManager,
         keys: &QueueKeys,
         major: BullmqMajor,
         finish: &Finish<'_>,
-    ) -> Result<()> {
+        next: Option<&FetchArgs<'_>>,
+    ) -> Result<Option<Fetched>> {
         let (target_key, target, field, value) = match finish.outcome {
             Outcome::Completed(json) => (&keys.completed, "completed", "returnvalue", json),
             Outcome::Failed(reason) => (&keys.failed, "failed", "failedReason", reason),
@@ -146,9 +159,10 @@ impl MoveToFinished {
             target_key,
             &job_key,
             &keys.id,
+            &keys.limiter,
         ];
         let (count, age, limit) = finish.keep;
-        let argv = [
+        let mut argv: Vec<String> = [
             finish.job_id.as_str(),
             &finish.now.to_string(),
             field,
@@ -162,8 +176,21 @@ impl MoveToFinished {
             &finish.attempts.to_string(),
             finish.fields_json,
             major.as_arg(),
-        ];
-        code_to_result(self.0.name(), self.0.call(conn, script_keys, argv).await?)
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        if let Some(next) = next {
+            // The tail of move_to_active's ARGV (3 to 7): token, lock, limiter, worker name.
+            argv.extend(fetch_argv(keys, major, next).into_iter().skip(2).take(5));
+        }
+        match self.0.call::<Value>(conn, script_keys, argv).await? {
+            Value::Int(code) => code_to_result(self.0.name(), code).map(|()| None),
+            Value::Array(reply) => decode_fetched(self.0.name(), reply).map(Some),
+            other => Err(Error::UnexpectedReply {
+                command: self.0.name(),
+                detail: format!("{other:?}"),
+            }),
+        }
     }
 }
 

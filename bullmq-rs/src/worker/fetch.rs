@@ -27,6 +27,8 @@ pub(super) struct Fetcher<H> {
     /// The jobs running; dropping the fetcher (the worker's future) aborts them, as the
     /// death of a process would.
     running: JoinSet<()>,
+    /// Turns true when the worker stops: job tasks then take no next job.
+    stopping: watch::Receiver<bool>,
 }
 
 impl<H, F> Fetcher<H>
@@ -34,17 +36,25 @@ where
     H: Fn(ActiveJob) -> F + Send + Sync + 'static,
     F: Future<Output = Result<Value, JobError>> + Send + 'static,
 {
-    pub(super) fn new(shared: Arc<Shared>, handler: Arc<H>, concurrency: usize) -> Self {
+    pub(super) fn new(
+        shared: Arc<Shared>,
+        handler: Arc<H>,
+        concurrency: usize,
+        stopping: watch::Receiver<bool>,
+    ) -> Self {
+        let slots = Arc::new(Semaphore::new(concurrency));
         Self {
             shared,
             handler,
-            slots: Arc::new(Semaphore::new(concurrency)),
+            slots,
             running: JoinSet::new(),
+            stopping,
         }
     }
 
     /// Runs until `stopping` turns true, then waits for the jobs in flight to finish.
-    pub(super) async fn run(mut self, stopping: watch::Receiver<bool>) {
+    pub(super) async fn run(mut self) {
+        let stopping = self.stopping.clone();
         self.take_jobs(stopping).await;
         while self.running.join_next().await.is_some() {}
     }
@@ -98,9 +108,16 @@ where
         match fetched {
             Fetched::Job(id, hash) => {
                 shared.held().insert(id.clone(), token.clone());
-                let (shared, handler) = (shared.clone(), self.handler.clone());
+                let (shared, handler, stopping) =
+                    (shared.clone(), self.handler.clone(), self.stopping.clone());
                 self.running.spawn(async move {
-                    finish::run_job(&shared, handler.as_ref(), id, hash, &token).await;
+                    finish::run_jobs(
+                        &shared,
+                        handler.as_ref(),
+                        finish::Taken { id, hash, token },
+                        &stopping,
+                    )
+                    .await;
                     drop(slot);
                 });
                 Ok(None)

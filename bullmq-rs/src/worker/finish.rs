@@ -7,6 +7,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use serde_json::Value;
+use tokio::sync::watch;
 
 use super::Shared;
 use super::backoff::{self, Next};
@@ -14,37 +15,82 @@ use super::job::{ActiveJob, JobError};
 use crate::codec;
 use crate::job::{Job, JobId, JobState};
 use crate::options::RemoveOn;
-use crate::scripts::{Finish, Outcome, Retry, SCRIPTS};
+use crate::scripts::{FetchArgs, Fetched, Finish, Outcome, Retry, SCRIPTS};
 use crate::{Error, Result};
 
 /// BullMQ's default number of finished jobs removed per trim by age.
 const DEFAULT_KEEP_LIMIT: u64 = 1000;
 
-pub(super) async fn run_job<H, F>(
+/// A job taken for this worker: its id, its hash and the lock token it was taken with.
+pub(super) struct Taken {
+    pub(super) id: JobId,
+    pub(super) hash: HashMap<String, String>,
+    pub(super) token: String,
+}
+
+/// Runs `first`, then, while the worker is not stopping, the jobs that finishing each one
+/// took in the same call (BullMQ's fetchNext): one round trip per job under load.
+pub(super) async fn run_jobs<H, F>(
     shared: &Arc<Shared>,
     handler: &H,
-    id: JobId,
-    hash: HashMap<String, String>,
-    token: &str,
+    first: Taken,
+    stopping: &watch::Receiver<bool>,
 ) where
     H: Fn(ActiveJob) -> F,
     F: Future<Output = std::result::Result<Value, JobError>> + Send + 'static,
 {
-    let finished = match Job::from_hash(id.clone(), JobState::Active, hash) {
-        Ok(job) => {
-            let result = match &job.deferred_failure {
-                // Stalled too often (or failed by a child): BullMQ fails it without running it.
-                Some(reason) => Err(JobError::unrecoverable(reason.clone())),
-                None => run_handler(handler, ActiveJob::new(job.clone(), shared.clone())).await,
-            };
-            finish(shared, &job, token, result).await
+    let mut current = Some(first);
+    while let Some(taken) = current.take() {
+        let next_token = (!*stopping.borrow()).then(|| shared.new_token());
+        let fetched = match run_job(shared, handler, &taken, next_token.as_deref()).await {
+            Ok(fetched) => fetched,
+            Err(err) => {
+                shared.report(&err);
+                None
+            }
+        };
+        shared.held().remove(&taken.id);
+        if let (Some(Fetched::Job(id, hash)), Some(token)) = (fetched, next_token) {
+            shared.held().insert(id.clone(), token.clone());
+            current = Some(Taken { id, hash, token });
         }
-        Err(err) => fail_unreadable(shared, &id, token, &err).await,
-    };
-    if let Err(err) = finished {
-        shared.report(&err);
     }
-    shared.held().remove(&id);
+}
+
+async fn run_job<H, F>(
+    shared: &Arc<Shared>,
+    handler: &H,
+    taken: &Taken,
+    next_token: Option<&str>,
+) -> Result<Option<Fetched>>
+where
+    H: Fn(ActiveJob) -> F,
+    F: Future<Output = std::result::Result<Value, JobError>> + Send + 'static,
+{
+    let job = match Job::from_hash(taken.id.clone(), JobState::Active, taken.hash.clone()) {
+        Ok(job) => job,
+        Err(err) => {
+            return fail_unreadable(shared, &taken.id, &taken.token, &err)
+                .await
+                .map(|()| None);
+        }
+    };
+    let result = match &job.deferred_failure {
+        // Stalled too often (or failed by a child): BullMQ fails it without running it.
+        Some(reason) => Err(JobError::unrecoverable(reason.clone())),
+        None => run_handler(handler, ActiveJob::new(job.clone(), shared.clone())).await,
+    };
+    let next = next_token.map(|token| FetchArgs {
+        now: codec::now_millis(),
+        token,
+        lock_ms: shared.lock_ms(),
+        limiter: shared
+            .options
+            .limiter
+            .map(|limit| (limit.max, codec::as_millis(limit.duration))),
+        worker_name: shared.options.worker_name.as_deref().unwrap_or(""),
+    });
+    finish(shared, &job, &taken.token, result, next.as_ref()).await
 }
 
 /// Runs the handler in a task of its own, so that a panic fails the job instead of the worker.
@@ -60,12 +106,15 @@ where
     }
 }
 
+/// Ends the attempt; a completion or final failure also takes the next job when `next`
+/// says how to lock it.
 async fn finish(
     shared: &Shared,
     job: &Job,
     token: &str,
     result: std::result::Result<Value, JobError>,
-) -> Result<()> {
+    next: Option<&FetchArgs<'_>>,
+) -> Result<Option<Fetched>> {
     let options = &shared.options;
     let now = codec::now_millis();
     let attempts = job.opts.attempts.unwrap_or(0);
@@ -94,6 +143,7 @@ async fn finish(
                     &shared.keys,
                     options.major,
                     &finish,
+                    next,
                 )
                 .await;
         }
@@ -101,10 +151,10 @@ async fn finish(
     };
 
     let attempts_made = job.attempts_made + 1;
-    let mut next = Next::Unknown;
+    let mut plan = Next::Unknown;
     let mut reason = err.message().to_owned();
     if !err.is_unrecoverable() && attempts_made < u64::from(attempts) {
-        next = match err.retry_delay() {
+        plan = match err.retry_delay() {
             Some(delay) => Next::After(delay),
             None => backoff::next_try(
                 job.opts.backoff.as_ref(),
@@ -112,7 +162,7 @@ async fn finish(
                 backoff::random_unit(),
             ),
         };
-        if next == Next::Unknown {
+        if plan == Next::Unknown {
             let kind = job.opts.backoff.as_ref().map_or("", |b| b.kind());
             reason = format!(
                 "Unknown backoff strategy {kind}. If a custom backoff strategy is used, specify it when the queue is created."
@@ -129,19 +179,17 @@ async fn finish(
         lifo: job.opts.lifo == Some(true),
         fields_json: &fields,
     };
-    match next {
-        Next::Now if !err.is_unrecoverable() && attempts_made < u64::from(attempts) => {
-            SCRIPTS
-                .retry_job
-                .call(&mut conn, &shared.keys, options.major, &retry(0))
-                .await
-        }
-        Next::After(delay) => {
-            SCRIPTS
-                .move_to_delayed
-                .call(&mut conn, &shared.keys, &retry(codec::as_millis(delay)))
-                .await
-        }
+    match plan {
+        Next::Now if !err.is_unrecoverable() && attempts_made < u64::from(attempts) => SCRIPTS
+            .retry_job
+            .call(&mut conn, &shared.keys, options.major, &retry(0))
+            .await
+            .map(|()| None),
+        Next::After(delay) => SCRIPTS
+            .move_to_delayed
+            .call(&mut conn, &shared.keys, &retry(codec::as_millis(delay)))
+            .await
+            .map(|()| None),
         _ => {
             let keep = keep_jobs(
                 job.opts
@@ -160,7 +208,7 @@ async fn finish(
             };
             SCRIPTS
                 .move_to_finished
-                .call(&mut conn, &shared.keys, options.major, &finish)
+                .call(&mut conn, &shared.keys, options.major, &finish, next)
                 .await
         }
     }
@@ -224,8 +272,10 @@ async fn fail_unreadable(shared: &Shared, id: &JobId, token: &str, err: &Error) 
             &shared.keys,
             shared.options.major,
             &finish,
+            None,
         )
         .await
+        .map(drop)
 }
 
 #[cfg(test)]

@@ -297,8 +297,9 @@ where
             self.shared.clone(),
             self.handler.clone(),
             self.shared.options.concurrency,
+            stopping,
         );
-        let fetcher = fetcher.run(stopping);
+        let fetcher = fetcher.run();
 
         tokio::pin!(fetcher, shutdown);
         tokio::select! {

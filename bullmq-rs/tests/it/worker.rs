@@ -483,3 +483,111 @@ async fn remove_on_complete_keeps_the_most_recent_jobs() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_queue_events_and_job_states_see_the_rust_worker() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let watcher = tokio::task::spawn_blocking(move || {
+        testkit::node::Watcher::start(
+            "observe.js",
+            &json!({"redisUrl": url, "major": 6, "prefix": PREFIX, "queue": QUEUE, "until": 3, "timeoutMs": 20000}),
+        )
+    })
+    .await
+    .unwrap();
+    let queue = Queue::connect(&redis.url(), QUEUE).await.unwrap();
+    for data in [
+        json!({"n": 1}),
+        json!({"fail": true}),
+        json!({"progress": 50}),
+    ] {
+        queue
+            .add("job", &data, JobOptions::default())
+            .await
+            .unwrap();
+    }
+    let worker = Worker::builder(QUEUE)
+        .connect(&redis.url(), |job: ActiveJob| async move {
+            if let Some(progress) = job.data.get("progress") {
+                job.update_progress(progress).await?;
+                job.log("half way").await?;
+            }
+            like_node(job).await
+        })
+        .await
+        .unwrap();
+    let counter = queue.clone();
+    let finished = async move {
+        loop {
+            let counts = counter.get_job_counts().await.unwrap();
+            if counts.completed + counts.failed == 3 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    worker.run_until(finished).await.unwrap();
+    let observed = tokio::task::spawn_blocking(move || watcher.finish())
+        .await
+        .unwrap();
+
+    let events: Vec<(String, String)> = observed["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["event"].as_str().unwrap().to_owned(),
+                e["jobId"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    for expected in [
+        ("active", "1"),
+        ("completed", "1"),
+        ("failed", "2"),
+        ("retries-exhausted", "2"),
+        ("progress", "3"),
+        ("completed", "3"),
+    ] {
+        assert!(
+            events.contains(&(expected.0.to_owned(), expected.1.to_owned())),
+            "{expected:?} missing from {events:?}"
+        );
+    }
+    let completed = observed["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["event"] == "completed" && e["jobId"] == "1")
+        .unwrap();
+    assert_eq!(
+        completed["returnvalue"],
+        json!({"n": 1}),
+        "QueueEvents parses the Rust worker's return value"
+    );
+    let progress = observed["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["event"] == "progress")
+        .unwrap();
+    assert_eq!(progress["data"], json!(50));
+    for (id, node_state) in observed["states"].as_object().unwrap() {
+        let rust_state = queue
+            .get_job(&id.as_str().into())
+            .await
+            .unwrap()
+            .unwrap()
+            .state;
+        assert_eq!(node_state.as_str(), Some(rust_state.as_str()), "job {id}");
+    }
+    let logs: Vec<String> = redis::cmd("LRANGE")
+        .arg("bull:q:3:logs")
+        .arg(0)
+        .arg(-1)
+        .query(&mut redis.connection(0))
+        .unwrap();
+    assert_eq!(logs, ["half way"]);
+}

@@ -210,3 +210,53 @@ async fn ops_routes_report_health_readiness_and_metrics() {
     );
     listener.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rust_worker_processes_the_events_too() {
+    let redis = RedisServer::start();
+    let spool = TempDir::new("rust-worker");
+    let listener = start(&redis, &spool).await;
+    let bodies: Vec<Vec<u8>> = (20..25).map(event).collect();
+    for body in &bodies {
+        assert_eq!(post_signed(listener.addr, body).await.unwrap().status, 200);
+    }
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = seen.clone();
+    let worker = bullmq_rs::Worker::builder("sellsy-webhooks")
+        .connect(&redis.url(), move |job: bullmq_rs::ActiveJob| {
+            record.lock().unwrap().push(
+                job.data["relatedid"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            );
+            async { Ok::<_, bullmq_rs::JobError>(json!({"action": "none"})) }
+        })
+        .await
+        .unwrap();
+    let queue = Queue::connect(&redis.url(), "sellsy-webhooks")
+        .await
+        .unwrap();
+    let drained = async move {
+        while queue.get_job_counts().await.unwrap().waiting > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        worker.run_until(drained),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+
+    let mut seen = seen.lock().unwrap().clone();
+    seen.sort();
+    assert_eq!(
+        seen,
+        (20..25)
+            .map(|n| (48_000_000 + n).to_string())
+            .collect::<Vec<_>>()
+    );
+    listener.stop().await;
+}
