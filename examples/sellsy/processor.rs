@@ -179,7 +179,9 @@ impl From<Failure> for JobError {
     fn from(failure: Failure) -> Self {
         match failure.verdict {
             Verdict::Retry => JobError::new(failure.message),
-            Verdict::RetryAfter(delay) => JobError::retry_after(failure.message, delay),
+            // Sellsy's quotas are per account: slow the whole queue down, as the Node
+            // worker does with rateLimit + RateLimitError; no attempt is used up.
+            Verdict::RetryAfter(delay) => JobError::rate_limited(failure.message, delay),
             Verdict::GiveUp => JobError::unrecoverable(failure.message),
         }
     }

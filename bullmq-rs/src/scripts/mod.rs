@@ -15,7 +15,7 @@ pub(crate) use obliterate::{Obliterate, ObliterateStep};
 pub(crate) use pause::{Pause, PauseAction};
 pub(crate) use worker_scripts::{
     ExtendLocks, FetchArgs, Fetched, Finish, JobUpdate, JobUpdates, MoveStalledJobsToWait,
-    MoveToActive, MoveToDelayed, MoveToFinished, Outcome, Retry, RetryJob,
+    MoveToActive, MoveToDelayed, MoveToFinished, Outcome, RateLimitJob, Retry, RetryJob,
 };
 
 /// Joins the listed includes and the main script at compile time: a missing file is a
@@ -116,6 +116,8 @@ const MOVE_TO_DELAYED: &str = lua!(
     "finish_checks"
 );
 const EXTEND_LOCKS: &str = lua!("extend_locks");
+const RATE_LIMIT_JOB: &str =
+    lua!("rate_limit_job", "emit_event", "queue_context", "delayed", "ready", "finish_checks");
 const MOVE_STALLED: &str = lua!(
     "move_stalled_jobs_to_wait",
     "emit_event",
@@ -135,6 +137,7 @@ pub(crate) struct Scripts {
     pub(crate) retry_job: RetryJob,
     pub(crate) move_to_delayed: MoveToDelayed,
     pub(crate) extend_locks: ExtendLocks,
+    pub(crate) rate_limit_job: RateLimitJob,
     pub(crate) move_stalled: MoveStalledJobsToWait,
     pub(crate) job_updates: JobUpdates,
 }
@@ -148,6 +151,7 @@ pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     retry_job: RetryJob(Script::new("retry_job", RETRY_JOB)),
     move_to_delayed: MoveToDelayed(Script::new("move_to_delayed", MOVE_TO_DELAYED)),
     extend_locks: ExtendLocks(Script::new("extend_locks", EXTEND_LOCKS)),
+    rate_limit_job: RateLimitJob(Script::new("rate_limit_job", RATE_LIMIT_JOB)),
     move_stalled: MoveStalledJobsToWait(Script::new("move_stalled_jobs_to_wait", MOVE_STALLED)),
     job_updates: JobUpdates(Script::new("job_updates", JOB_UPDATES)),
 });

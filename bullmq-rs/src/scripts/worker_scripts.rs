@@ -272,6 +272,29 @@ impl MoveToDelayed {
     }
 }
 
+pub(crate) struct RateLimitJob(pub(super) Script<10>);
+
+impl RateLimitJob {
+    /// Rate-limits the queue for `limit_ms` and puts the job back in front, no attempt counted.
+    pub(crate) async fn call(
+        &self,
+        conn: &mut ConnectionManager,
+        keys: &QueueKeys,
+        major: BullmqMajor,
+        job_id: &JobId,
+        token: &str,
+        limit_ms: u64,
+    ) -> Result<()> {
+        let job_key = keys.job(job_id);
+        let script_keys = [
+            keys.active.as_str(), &keys.wait, &keys.stalled, &keys.paused, &keys.meta, &keys.limiter,
+            &keys.prioritized, &keys.marker, &keys.events, &job_key,
+        ];
+        let argv = [job_id.as_str(), token, &limit_ms.to_string(), major.as_arg()];
+        code_to_result(self.0.name(), self.0.call(conn, script_keys, argv).await?)
+    }
+}
+
 pub(crate) struct ExtendLocks(pub(super) Script<1>);
 
 impl ExtendLocks {

@@ -108,6 +108,7 @@ pub struct JobError {
 enum FailureKind {
     Retryable,
     RetryAfter(Duration),
+    RateLimited(Duration),
     Unrecoverable,
 }
 
@@ -135,6 +136,23 @@ impl JobError {
         Self {
             kind: FailureKind::RetryAfter(delay),
             ..Self::new(message)
+        }
+    }
+
+    /// Not a failure of the job: an outside service asked to slow down (HTTP 429). The
+    /// whole queue is rate-limited for `delay` and the job goes back to the front of the
+    /// queue without counting an attempt, as BullMQ's `RateLimitError` after
+    /// `rateLimit(delay)` does. Workers respect the queue's rate limit when configured with
+    /// a limiter ([`super::WorkerBuilder::limiter`], BullMQ's `limiter`).
+    pub fn rate_limited(message: impl Into<String>, delay: Duration) -> Self {
+        Self { kind: FailureKind::RateLimited(delay), ..Self::new(message) }
+    }
+
+    /// How long the queue must pause, for a [`JobError::rate_limited`].
+    pub fn rate_limit(&self) -> Option<Duration> {
+        match self.kind {
+            FailureKind::RateLimited(delay) => Some(delay),
+            _ => None,
         }
     }
 
@@ -212,5 +230,7 @@ mod tests {
             (false, Some(Duration::from_secs(2)))
         );
         assert_eq!(JobError::new("x").retry_delay(), None);
+        let limited = JobError::rate_limited("429", Duration::from_secs(1));
+        assert_eq!((limited.rate_limit(), limited.retry_delay()), (Some(Duration::from_secs(1)), None));
     }
 }
