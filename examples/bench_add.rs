@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bullmq_rs::{JobOptions, NewJob, Queue};
-use examples::Args;
+use examples::{Args, fail};
 use serde_json::{Value, json};
 use testkit::RedisServer;
 
@@ -238,9 +238,4 @@ fn report(rust: &Value, node: &Value, plan: &Plan) {
         "redis-server CPU busy during the Rust 64-in-flight phase: {:.0}% (100% = Redis' own ceiling)",
         num(rust, &["concurrent", "redis_busy_pct"])
     );
-}
-
-fn fail(message: &str) -> ! {
-    eprintln!("error: {message}");
-    std::process::exit(examples::EXIT_FAILURE)
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bullmq_rs::{ActiveJob, JobError, JobOptions, NewJob, Queue, Worker};
-use examples::Args;
+use examples::{Args, fail};
 use serde_json::{Value, json};
 use testkit::RedisServer;
 use tokio::sync::mpsc;
@@ -157,9 +157,4 @@ async fn bench_rust(
         latencies[((p / 100.0 * latencies.len() as f64).ceil() as usize).saturating_sub(1)]
     };
     json!({"impl": "bullmq-rs", "concurrency": concurrency, "jobs_per_s": rate, "start_latency_us": {"p50": pct(50.0), "p99": pct(99.0)}})
-}
-
-fn fail(message: &str) -> ! {
-    eprintln!("error: {message}");
-    std::process::exit(examples::EXIT_FAILURE)
 }

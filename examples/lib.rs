@@ -111,6 +111,30 @@ impl Args {
     }
 }
 
+/// Resolves with the signal's name at the first SIGINT or SIGTERM. The handlers are
+/// installed now, so a signal arriving before the future is polled is not missed.
+///
+/// # Errors
+/// When the signal handlers cannot be installed.
+pub fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = &'static str>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => "SIGINT",
+            _ = terminate.recv() => "SIGTERM",
+        }
+    })
+}
+
+/// Prints `error: <message>` and exits 1: for the benchmark commands, where any failure
+/// ends the run.
+pub fn fail(message: &str) -> ! {
+    eprintln!("error: {message}");
+    std::process::exit(EXIT_FAILURE)
+}
+
 /// The exit code for a library error: bad options are the caller's (2), the rest is run time (1).
 pub fn exit_code(err: &bullmq_rs::Error) -> i32 {
     match err {

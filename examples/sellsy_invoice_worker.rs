@@ -14,9 +14,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bullmq_rs::{ActiveJob, Worker};
-use examples::{EXIT_FAILURE, EXIT_USAGE, exit_code};
+use examples::{EXIT_FAILURE, EXIT_USAGE, exit_code, shutdown_signal};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use tokio::signal::unix::{SignalKind, signal};
 
 use sellsy::api::SellsyApi;
 use sellsy::config::Config;
@@ -36,7 +35,11 @@ async fn main() -> ExitCode {
 async fn run() -> Result<(), (i32, String)> {
     let config = Config::from_env(|name| std::env::var(name).ok())
         .map_err(|err| (EXIT_USAGE, err.to_string()))?;
-    let shutdown = shutdown_signal().map_err(|err| (EXIT_FAILURE, err.to_string()))?;
+    let signal = shutdown_signal().map_err(|err| (EXIT_FAILURE, err.to_string()))?;
+    let shutdown = async move {
+        let name = signal.await;
+        println!("{name}: waiting for running jobs");
+    };
     let processor = Arc::new(Processor {
         redis: connect_redis(&config.redis_url).await?,
         prefix: config.prefix.clone(),
@@ -81,18 +84,4 @@ async fn connect_redis(url: &str) -> Result<ConnectionManager, (i32, String)> {
                 format!("cannot connect to redis at {address}: {err}"),
             )
         })
-}
-
-/// Resolves on the first SIGINT or SIGTERM. The handlers are installed now, before the
-/// worker takes jobs.
-fn shutdown_signal() -> std::io::Result<impl Future<Output = ()>> {
-    let mut interrupt = signal(SignalKind::interrupt())?;
-    let mut terminate = signal(SignalKind::terminate())?;
-    Ok(async move {
-        let name = tokio::select! {
-            _ = interrupt.recv() => "SIGINT",
-            _ = terminate.recv() => "SIGTERM",
-        };
-        println!("{name}: waiting for running jobs");
-    })
 }

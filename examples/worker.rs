@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use bullmq_rs::{ActiveJob, JobError, Worker};
-use examples::{Args, EXIT_USAGE, exit_code};
+use examples::{Args, EXIT_USAGE, exit_code, shutdown_signal};
 use serde_json::Value;
 
 const USAGE: &str = "usage: worker [--redis-url URL] [--prefix PREFIX] [--bullmq-major 5|6] [--concurrency N] QUEUE";
@@ -60,9 +60,12 @@ async fn run() -> Result<(), (i32, String)> {
         .connect(&connection.redis_url, process)
         .await
         .map_err(|err| (exit_code(&err), err.to_string()))?;
+    let signal = shutdown_signal().map_err(|err| (examples::EXIT_FAILURE, err.to_string()))?;
     println!("worker ready on queue {queue}");
     worker
-        .run_until(shutdown_signal())
+        .run_until(async move {
+            signal.await;
+        })
         .await
         .map_err(|err| (exit_code(&err), err.to_string()))
 }
@@ -87,20 +90,4 @@ async fn process(job: ActiveJob) -> Result<Value, JobError> {
         job.attempts_made + 1
     );
     outcome
-}
-
-async fn shutdown_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    let terminated = async {
-        match term.as_mut() {
-            Some(signal) => {
-                signal.recv().await;
-            }
-            None => std::future::pending().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = terminated => {}
-    }
 }

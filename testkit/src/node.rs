@@ -15,32 +15,14 @@ pub fn compat_dir() -> PathBuf {
 /// Runs `node <script>` with `input` on stdin and returns the JSON it prints, panicking
 /// with its stderr when it fails. Fails loudly when the packages are not installed.
 pub fn run(script: &str, input: &Value) -> Value {
-    let dir = compat_dir();
-    assert!(
-        dir.join("node_modules/bullmq6").exists() && dir.join("node_modules/bullmq5").exists(),
-        "Node BullMQ is missing: run `npm ci` in node-worker-compat"
-    );
-    let mut child = Command::new("node")
-        .arg(dir.join(script))
-        .current_dir(&dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|err| panic!("cannot run node ({err}): install Node.js 20"));
-    child
-        .stdin
-        .take()
-        .expect("stdin is piped")
-        .write_all(input.to_string().as_bytes())
-        .expect("node reads its input");
+    let child = spawn_with(script, input, Stdio::piped(), Stdio::piped());
     let output = child.wait_with_output().expect("node runs to its end");
     parse_output(script, &output)
 }
 
 /// Starts `node <script>` with `input` on stdin and returns the process (to kill it).
 pub fn spawn(script: &str, input: &Value) -> std::process::Child {
-    spawn_with_stdout(script, input, Stdio::null())
+    spawn_with(script, input, Stdio::null(), Stdio::null())
 }
 
 /// A running Node script whose output is read line by line.
@@ -53,7 +35,7 @@ impl Watcher {
     /// Starts `node <script>` with `input` on stdin and waits for its first line to be `ready`.
     pub fn start(script: &str, input: &Value) -> Self {
         use std::io::BufRead;
-        let mut child = spawn_with_stdout(script, input, Stdio::piped());
+        let mut child = spawn_with(script, input, Stdio::piped(), Stdio::inherit());
         let stdout = child.stdout.take().expect("stdout is piped");
         let mut lines = std::io::BufReader::new(stdout).lines();
         let first = lines.next().and_then(Result::ok).unwrap_or_default();
@@ -71,7 +53,7 @@ impl Watcher {
     }
 }
 
-fn spawn_with_stdout(script: &str, input: &Value, stdout: Stdio) -> std::process::Child {
+fn spawn_with(script: &str, input: &Value, stdout: Stdio, stderr: Stdio) -> std::process::Child {
     let dir = compat_dir();
     assert!(
         dir.join("node_modules/bullmq6").exists(),
@@ -82,7 +64,7 @@ fn spawn_with_stdout(script: &str, input: &Value, stdout: Stdio) -> std::process
         .current_dir(&dir)
         .stdin(Stdio::piped())
         .stdout(stdout)
-        .stderr(Stdio::inherit())
+        .stderr(stderr)
         .spawn()
         .unwrap_or_else(|err| panic!("cannot run node ({err}): install Node.js 20"));
     child

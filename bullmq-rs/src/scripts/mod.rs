@@ -116,8 +116,14 @@ const MOVE_TO_DELAYED: &str = lua!(
     "finish_checks"
 );
 const EXTEND_LOCKS: &str = lua!("extend_locks");
-const RATE_LIMIT_JOB: &str =
-    lua!("rate_limit_job", "emit_event", "queue_context", "delayed", "ready", "finish_checks");
+const RATE_LIMIT_JOB: &str = lua!(
+    "rate_limit_job",
+    "emit_event",
+    "queue_context",
+    "delayed",
+    "ready",
+    "finish_checks"
+);
 const MOVE_STALLED: &str = lua!(
     "move_stalled_jobs_to_wait",
     "emit_event",

@@ -287,10 +287,23 @@ impl RateLimitJob {
     ) -> Result<()> {
         let job_key = keys.job(job_id);
         let script_keys = [
-            keys.active.as_str(), &keys.wait, &keys.stalled, &keys.paused, &keys.meta, &keys.limiter,
-            &keys.prioritized, &keys.marker, &keys.events, &job_key,
+            keys.active.as_str(),
+            &keys.wait,
+            &keys.stalled,
+            &keys.paused,
+            &keys.meta,
+            &keys.limiter,
+            &keys.prioritized,
+            &keys.marker,
+            &keys.events,
+            &job_key,
         ];
-        let argv = [job_id.as_str(), token, &limit_ms.to_string(), major.as_arg()];
+        let argv = [
+            job_id.as_str(),
+            token,
+            &limit_ms.to_string(),
+            major.as_arg(),
+        ];
         code_to_result(self.0.name(), self.0.call(conn, script_keys, argv).await?)
     }
 }

@@ -153,7 +153,17 @@ async fn finish(
     if let Some(limit) = err.rate_limit() {
         let limit_ms = codec::as_millis(limit).max(1);
         let mut conn = shared.conn.clone();
-        SCRIPTS.rate_limit_job.call(&mut conn, &shared.keys, options.major, &job.id, token, limit_ms).await?;
+        SCRIPTS
+            .rate_limit_job
+            .call(
+                &mut conn,
+                &shared.keys,
+                options.major,
+                &job.id,
+                token,
+                limit_ms,
+            )
+            .await?;
         return Ok(None);
     }
     let attempts_made = job.attempts_made + 1;

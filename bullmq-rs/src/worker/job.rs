@@ -145,7 +145,10 @@ impl JobError {
     /// `rateLimit(delay)` does. Workers respect the queue's rate limit when configured with
     /// a limiter ([`super::WorkerBuilder::limiter`], BullMQ's `limiter`).
     pub fn rate_limited(message: impl Into<String>, delay: Duration) -> Self {
-        Self { kind: FailureKind::RateLimited(delay), ..Self::new(message) }
+        Self {
+            kind: FailureKind::RateLimited(delay),
+            ..Self::new(message)
+        }
     }
 
     /// How long the queue must pause, for a [`JobError::rate_limited`].
@@ -231,6 +234,9 @@ mod tests {
         );
         assert_eq!(JobError::new("x").retry_delay(), None);
         let limited = JobError::rate_limited("429", Duration::from_secs(1));
-        assert_eq!((limited.rate_limit(), limited.retry_delay()), (Some(Duration::from_secs(1)), None));
+        assert_eq!(
+            (limited.rate_limit(), limited.retry_delay()),
+            (Some(Duration::from_secs(1)), None)
+        );
     }
 }

@@ -596,18 +596,27 @@ async fn node_queue_events_and_job_states_see_the_rust_worker() {
 async fn a_rate_limited_job_waits_without_using_an_attempt() {
     let redis = RedisServer::start();
     let queue = Queue::connect(&redis.url(), QUEUE).await.unwrap();
-    let id = queue.add("call", &json!({}), JobOptions::default()).await.unwrap();
+    let id = queue
+        .add("call", &json!({}), JobOptions::default())
+        .await
+        .unwrap();
     let calls = Arc::new(Mutex::new(Vec::new()));
     let record = calls.clone();
     let worker = Worker::builder(QUEUE)
-        .limiter(bullmq_rs::Limiter { max: 100, duration: Duration::from_secs(1) })
+        .limiter(bullmq_rs::Limiter {
+            max: 100,
+            duration: Duration::from_secs(1),
+        })
         .connect(&redis.url(), move |_job: ActiveJob| {
             let mut calls = record.lock().unwrap();
             calls.push(std::time::Instant::now());
             let first = calls.len() == 1;
             async move {
                 if first {
-                    return Err(JobError::rate_limited("429 Too Many Requests", Duration::from_millis(500)));
+                    return Err(JobError::rate_limited(
+                        "429 Too Many Requests",
+                        Duration::from_millis(500),
+                    ));
                 }
                 Ok(json!("done"))
             }
@@ -620,11 +629,21 @@ async fn a_rate_limited_job_waits_without_using_an_attempt() {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     };
-    tokio::time::timeout(Duration::from_secs(10), worker.run_until(finished)).await.unwrap().unwrap();
+    tokio::time::timeout(Duration::from_secs(10), worker.run_until(finished))
+        .await
+        .unwrap()
+        .unwrap();
 
     let calls = calls.lock().unwrap().clone();
     assert_eq!(calls.len(), 2);
-    assert!(calls[1] - calls[0] >= Duration::from_millis(450), "{:?}", calls[1] - calls[0]);
+    assert!(
+        calls[1] - calls[0] >= Duration::from_millis(450),
+        "{:?}",
+        calls[1] - calls[0]
+    );
     let job = queue.get_job(&id).await.unwrap().unwrap();
-    assert_eq!((job.attempts_made, job.attempts_started, job.return_value), (1, 2, Some(json!("done"))));
+    assert_eq!(
+        (job.attempts_made, job.attempts_started, job.return_value),
+        (1, 2, Some(json!("done")))
+    );
 }
