@@ -97,6 +97,16 @@ fn scenario() -> Vec<Value> {
             json!({"n": 10}),
             json!({"deduplication": {"id": "d1"}}),
         ),
+        add(
+            "later",
+            json!({"n": 11}),
+            json!({"delay": 1500, "priority": 2}),
+        ),
+        add(
+            "backoff",
+            json!({"fail": true}),
+            json!({"attempts": 2, "backoff": 200}),
+        ),
     ]
 }
 
@@ -130,10 +140,11 @@ fn comparable(
 async fn rust_worker_leaves_the_state_a_node_worker_leaves(major: BullmqMajor) {
     let redis = RedisServer::start();
     let steps = scenario();
-    play_with_node(&redis, 1, major, &steps);
-    play_with_node(&redis, 2, major, &steps);
-    let finals = 11;
+    let finals = 13;
 
+    // Each side's jobs are added right before its worker starts, so that delays and
+    // backoffs play out the same way on both sides.
+    play_with_node(&redis, 1, major, &steps);
     let node = testkit::node::run(
         "work.js",
         &json!({"redisUrl": redis.url_db(1), "major": major.number(), "prefix": PREFIX, "queue": QUEUE,
@@ -143,6 +154,7 @@ async fn rust_worker_leaves_the_state_a_node_worker_leaves(major: BullmqMajor) {
         node["completed"].as_array().unwrap().len() + node["failed"].as_array().unwrap().len(),
         finals as usize
     );
+    play_with_node(&redis, 2, major, &steps);
     run_rust_worker(&redis, 2, major).await;
 
     let node_keys = comparable(dump_keyspace(&mut redis.connection(1), "bull:*"));

@@ -40,14 +40,6 @@ async fn oversized_malformed_and_misrouted_requests_get_json_4xx() {
 
     let cases: Vec<Case<'_>> = vec![
         (
-            "too large",
-            "POST",
-            "/webhook/sellsy",
-            &json,
-            vec![b' '; 5000],
-            413,
-        ),
-        (
             "not json",
             "POST",
             "/webhook/sellsy",
@@ -239,9 +231,23 @@ async fn random_bodies_headers_and_encodings_get_only_2xx_or_4xx() {
         if !signature.contains(['\r', '\n']) {
             headers.push(("X-Webhook-Signature", signature.as_str()));
         }
-        let response = request(listener.addr, "POST", "/webhook/sellsy", &headers, &body)
-            .await
-            .unwrap();
+        let response =
+            match request(listener.addr, "POST", "/webhook/sellsy", &headers, &body).await {
+                Ok(response) => response,
+                // A request the HTTP layer refuses outright (a NUL in a header, say) is answered
+                // 400 and the connection closed while the body may still be on its way: the
+                // reset can beat the answer to the client. The server must live on.
+                Err(err)
+                    if matches!(
+                        err.kind(),
+                        std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
+                    ) =>
+                {
+                    *statuses.entry(0).or_insert(0) += 1;
+                    continue;
+                }
+                Err(err) => panic!("round {round}: {err}"),
+            };
         assert!(
             response.status < 500,
             "round {round}: {} for {:?}",

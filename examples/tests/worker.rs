@@ -1,0 +1,114 @@
+//! The `worker` example: one line per job, the data as result, `requested failure` for
+//! `"fail": true`, exit 0 on SIGTERM; and, killed with SIGKILL mid-job, its job is
+//! recovered by a Node BullMQ worker's stalled check.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use bullmq_rs::{JobOptions, JobState, Queue};
+use serde_json::json;
+use testkit::{RedisServer, eventually};
+
+fn example(name: &str) -> PathBuf {
+    // Test binaries live in target/<profile>/deps; cargo builds examples next to them.
+    let deps = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    deps.parent().unwrap().join("examples").join(name)
+}
+
+fn start_worker(redis: &RedisServer, extra: &[&str]) -> Child {
+    Command::new(example("worker"))
+        .args(extra)
+        .arg("q")
+        .env("REDIS_URL", redis.url())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the worker example is built by cargo test")
+}
+
+fn job_state(rt: &tokio::runtime::Runtime, queue: &Queue, id: &str) -> Option<JobState> {
+    rt.block_on(queue.get_job(&id.into()))
+        .unwrap()
+        .map(|job| job.state)
+}
+
+#[test]
+fn processes_jobs_line_by_line_and_stops_on_sigterm() {
+    let redis = RedisServer::start();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let queue = rt.block_on(Queue::connect(&redis.url(), "q")).unwrap();
+    rt.block_on(queue.add("ok", &json!({"n": 1}), JobOptions::default()))
+        .unwrap();
+    rt.block_on(queue.add("bad", &json!({"fail": true}), JobOptions::default()))
+        .unwrap();
+    let mut worker = start_worker(&redis, &[]);
+    let mut lines = BufReader::new(worker.stdout.take().unwrap()).lines();
+
+    let mut seen: Vec<String> = Vec::new();
+    while seen.len() < 3 {
+        seen.push(lines.next().unwrap().unwrap());
+    }
+    let _ = Command::new("kill")
+        .args(["-TERM", &worker.id().to_string()])
+        .status();
+    let status = worker.wait().unwrap();
+
+    assert_eq!(
+        seen,
+        [
+            "worker ready on queue q",
+            "job 1 ok attempt 1 -> completed",
+            "job 2 bad attempt 1 -> failed: requested failure"
+        ]
+    );
+    assert!(status.success(), "{status:?}");
+    let done = rt.block_on(queue.get_job(&"1".into())).unwrap().unwrap();
+    assert_eq!(done.return_value, Some(json!({"n": 1})));
+    let failed = rt.block_on(queue.get_job(&"2".into())).unwrap().unwrap();
+    assert_eq!(failed.failed_reason.as_deref(), Some("requested failure"));
+}
+
+#[test]
+fn a_worker_killed_mid_job_is_recovered_by_a_node_worker() {
+    let redis = RedisServer::start();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let queue = rt.block_on(Queue::connect(&redis.url(), "q")).unwrap();
+    let id = rt
+        .block_on(queue.add("slow", &json!({"sleepMs": 60000}), JobOptions::default()))
+        .unwrap();
+    let mut worker = start_worker(
+        &redis,
+        &["--lock-duration-ms", "500", "--stalled-interval-ms", "300"],
+    );
+    eventually(Duration::from_secs(10), "the job to be taken", || {
+        job_state(&rt, &queue, id.as_str()) == Some(JobState::Active)
+    });
+
+    worker.kill().unwrap();
+    worker.wait().unwrap();
+    // The Node worker should finish at once when it gets the job.
+    redis::cmd("HSET")
+        .arg(format!("bull:q:{id}"))
+        .arg("data")
+        .arg("{}")
+        .exec(&mut redis.connection(0))
+        .unwrap();
+    let node = testkit::node::run(
+        "work.js",
+        &json!({"redisUrl": redis.url(), "major": 6, "prefix": "bull", "queue": "q", "concurrency": 1,
+                "expect": 1, "stalledInterval": 300, "lockDuration": 1000, "timeoutMs": 20000}),
+    );
+
+    assert_eq!(node["completed"], json!([id.as_str()]));
+    let job = rt.block_on(queue.get_job(&id)).unwrap().unwrap();
+    assert_eq!(
+        (job.state, job.stalled_counter, job.attempts_started),
+        (JobState::Completed, 1, 2)
+    );
+}
