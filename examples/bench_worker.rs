@@ -76,6 +76,11 @@ async fn main() {
             num(&node, &["start_latency_us", "p50"]),
             num(&node, &["start_latency_us", "p99"]),
         );
+        println!(
+            "{:<12} redis-server busy during the Rust run: {:.0}% (100% = Redis' own ceiling)",
+            "",
+            num(&rust, &["redis_busy_pct"])
+        );
     }
 }
 
@@ -122,6 +127,7 @@ async fn bench_rust(
         let _ = done_rx.await;
     }));
 
+    let cpu_before = redis.cpu_time();
     let begun = Instant::now();
     let counter = queue.clone();
     while counter
@@ -133,7 +139,15 @@ async fn bench_rust(
     {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
-    let rate = jobs as f64 / begun.elapsed().as_secs_f64();
+    let elapsed = begun.elapsed();
+    let rate = jobs as f64 / elapsed.as_secs_f64();
+    // How busy redis-server was while the worker ran: 100% is Redis' own ceiling.
+    let redis_busy = match (cpu_before, redis.cpu_time()) {
+        (Some(before), Some(after)) => {
+            (after - before).as_secs_f64() / elapsed.as_secs_f64() * 100.0
+        }
+        _ => f64::NAN,
+    };
 
     let mut latencies = Vec::with_capacity(samples);
     for sample in 0..samples as u64 {
@@ -156,5 +170,5 @@ async fn bench_rust(
     let pct = |p: f64| {
         latencies[((p / 100.0 * latencies.len() as f64).ceil() as usize).saturating_sub(1)]
     };
-    json!({"impl": "bullmq-rs", "concurrency": concurrency, "jobs_per_s": rate, "start_latency_us": {"p50": pct(50.0), "p99": pct(99.0)}})
+    json!({"impl": "bullmq-rs", "concurrency": concurrency, "jobs_per_s": rate, "redis_busy_pct": redis_busy, "start_latency_us": {"p50": pct(50.0), "p99": pct(99.0)}})
 }

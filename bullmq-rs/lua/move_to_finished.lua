@@ -19,7 +19,9 @@ local q = {
   pausedList = KEYS[7], priorityCounter = KEYS[9], marker = KEYS[10], limiter = KEYS[14],
   readyAdded = false, delayedTouched = false,
 }
-if redis.call("EXISTS", jobKey) == 0 then return -1 end
+-- Every job hash has a name: its absence means no job (one call instead of EXISTS + HGET).
+local found = redis.call("HMGET", jobKey, "name", "deid")
+if not found[1] then return -1 end
 if target == "completed" and redis.call("SCARD", jobKey .. ":dependencies") > 0 then return -4 end
 local locked = releaseLock(jobKey, KEYS[5], jobId, ARGV[7])
 if locked < 0 then return locked end
@@ -30,7 +32,7 @@ local context = readQueueContext(KEYS[8], q.active)
 q.maxEvents, q.paused = context.maxEvents, context.paused
 redis.call("XTRIM", q.events, "MAXLEN", "~", context.maxEvents)
 
-local dedupId = redis.call("HGET", jobKey, "deid")
+local dedupId = found[2]
 if dedupId then
   releaseDedupSlot(q, dedupId, jobId)
   createParkedDuplicate(q, dedupId, KEYS[13], now)

@@ -1,25 +1,14 @@
 //! The `enqueue` example's command-line contract: id alone on stdout and exit 0; a
 //! one-line error and exit 2 for bad JSON or options; exit 1 when Redis is unreachable.
 
-use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use bullmq_rs::{JobState, Queue};
 use serde_json::json;
 use testkit::RedisServer;
 
-fn example(name: &str) -> PathBuf {
-    // Test binaries live in target/<profile>/deps; cargo builds examples next to them.
-    let deps = std::env::current_exe()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    deps.parent().unwrap().join("examples").join(name)
-}
-
 fn enqueue(args: &[&str], redis_url: Option<&str>) -> Output {
-    let mut command = Command::new(example("enqueue"));
+    let mut command = Command::new(testkit::example_binary("enqueue"));
     command.args(args).env_remove("REDIS_URL");
     if let Some(url) = redis_url {
         command.env("REDIS_URL", url);

@@ -15,7 +15,8 @@ use sellsy::fake_api::Reply;
 use sellsy::fixtures::{
     LOCK_KEY, RECORD_KEY, estimate, event, expected_invoice_body, sellsy_error,
 };
-use sellsy::harness::{Setup, WorkerProcess, example};
+use sellsy::harness::{Setup, WorkerProcess};
+use testkit::example_binary as example;
 
 fn retrying(attempts: u32, backoff_ms: u64) -> JobOptions {
     JobOptions {

@@ -3,7 +3,6 @@
 //! recovered by a Node BullMQ worker's stalled check.
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -11,18 +10,8 @@ use bullmq_rs::{JobOptions, JobState, Queue};
 use serde_json::json;
 use testkit::{RedisServer, eventually};
 
-fn example(name: &str) -> PathBuf {
-    // Test binaries live in target/<profile>/deps; cargo builds examples next to them.
-    let deps = std::env::current_exe()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    deps.parent().unwrap().join("examples").join(name)
-}
-
 fn start_worker(redis: &RedisServer, extra: &[&str]) -> Child {
-    Command::new(example("worker"))
+    Command::new(testkit::example_binary("worker"))
         .args(extra)
         .arg("q")
         .env("REDIS_URL", redis.url())

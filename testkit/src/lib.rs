@@ -10,6 +10,19 @@ use std::time::{Duration, Instant};
 pub use dump::{dump_keyspace, mask_timestamps};
 pub use redis_server::RedisServer;
 
+/// The path of an example binary of the package whose test calls this: cargo builds
+/// examples next to the test binaries' `deps` directory.
+pub fn example_binary(name: &str) -> std::path::PathBuf {
+    let test_binary = std::env::current_exe().expect("a test knows its own path");
+    let deps = test_binary
+        .parent()
+        .expect("test binaries live in target/<profile>/deps");
+    deps.parent()
+        .expect("deps has a parent")
+        .join("examples")
+        .join(name)
+}
+
 /// Polls `condition` every 10 ms until it holds, and panics with `what` after `timeout`.
 pub fn eventually(timeout: Duration, what: &str, mut condition: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;

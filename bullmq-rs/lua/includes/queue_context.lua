@@ -15,17 +15,22 @@ local function maxEventsOf(metaKey)
 end
 
 local function readQueueContext(metaKey, activeKey)
-  local maxEvents = maxEventsOf(metaKey)
+  -- One read of meta for everything (a call less on every fetch and finish).
+  local state = redis.call("HMGET", metaKey, "opts.maxLenEvents", "paused", "concurrency", "max", "duration")
+  local maxEvents = state[1]
+  if not maxEvents then
+    maxEvents = 10000
+    redis.call("HSET", metaKey, "opts.maxLenEvents", maxEvents)
+  end
 
-  local state = redis.call("HMGET", metaKey, "paused", "concurrency", "max", "duration")
-  local paused = state[1] ~= false
+  local paused = state[2] ~= false
   local maxed = false
-  if not paused and state[2] then
-    maxed = redis.call("LLEN", activeKey) >= tonumber(state[2])
+  if not paused and state[3] then
+    maxed = redis.call("LLEN", activeKey) >= tonumber(state[3])
   end
 
   return {
     maxEvents = maxEvents, paused = paused, pausedOrMaxed = paused or maxed,
-    rateMax = tonumber(state[3]), rateDuration = tonumber(state[4]),
+    rateMax = tonumber(state[4]), rateDuration = tonumber(state[5]),
   }
 end

@@ -2,7 +2,6 @@
 //! invoice workers run as processes (the Rust example, or the Node reference).
 
 use std::io::{BufRead, BufReader, Read};
-use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -107,7 +106,10 @@ pub(crate) struct WorkerProcess {
 impl WorkerProcess {
     /// Starts the Rust example and waits until it is ready.
     pub(crate) fn rust(setup: &Setup) -> Self {
-        let worker = Self::spawn(Command::new(example("sellsy_invoice_worker")), &setup.env());
+        let worker = Self::spawn(
+            Command::new(testkit::example_binary("sellsy_invoice_worker")),
+            &setup.env(),
+        );
         worker.wait_ready()
     }
 
@@ -216,14 +218,4 @@ fn collect(stream: impl Read + Send + 'static, lines: &Arc<Mutex<Vec<String>>>) 
             lines.lock().unwrap_or_else(|p| p.into_inner()).push(line);
         }
     })
-}
-
-/// An example binary: test binaries live in target/<profile>/deps, examples beside it.
-pub(crate) fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let deps = exe.parent().expect("target/<profile>/deps");
-    deps.parent()
-        .expect("target/<profile>")
-        .join("examples")
-        .join(name)
 }
