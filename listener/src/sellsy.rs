@@ -17,7 +17,6 @@ const DEDUP_KEY_LEN: usize = 32;
 pub struct SellsyEvent {
     data: String,
     dedup_key: String,
-    summary: EventSummary,
 }
 
 /// The envelope fields worth a log line; numbers are rendered as text.
@@ -35,22 +34,15 @@ pub struct EventSummary {
 
 impl SellsyEvent {
     fn from_object(event: Map<String, Value>) -> Self {
-        let summary = EventSummary {
-            event_type: text_field(&event, "eventType"),
-            event: text_field(&event, "event"),
-            related_type: text_field(&event, "relatedtype"),
-            related_id: text_field(&event, "relatedid"),
-        };
         // Value's Display is compact and keeps key order (preserve_order), like JSON.stringify.
-        let data = Value::Object(event).to_string();
+        Self::from_text(Value::Object(event).to_string())
+    }
+
+    fn from_text(data: String) -> Self {
         let digest = Sha256::digest(data.as_bytes());
         let mut dedup_key = hex_lower(&digest);
         dedup_key.truncate(DEDUP_KEY_LEN);
-        Self {
-            data,
-            dedup_key,
-            summary,
-        }
+        Self { data, dedup_key }
     }
 
     /// The event object as compact JSON text, keys in received order: the BullMQ job's data.
@@ -76,9 +68,16 @@ impl SellsyEvent {
         format!("sellsy-{}", self.dedup_key)
     }
 
-    /// For logs: `eventType`, `event`, `relatedtype`, `relatedid` when present.
+    /// For logs: `eventType`, `event`, `relatedtype`, `relatedid` when present (read from
+    /// the data on demand: the hot path never needs it).
     pub fn summary(&self) -> EventSummary {
-        self.summary.clone()
+        let event: Map<String, Value> = serde_json::from_str(&self.data).unwrap_or_default();
+        EventSummary {
+            event_type: text_field(&event, "eventType"),
+            event: text_field(&event, "event"),
+            related_type: text_field(&event, "relatedtype"),
+            related_id: text_field(&event, "relatedid"),
+        }
     }
 }
 
@@ -119,12 +118,50 @@ pub fn parse(content_type: Option<&str>, body: &[u8]) -> Result<SellsyEvent, Par
     if body.is_empty() {
         return Err(ParseError::Empty);
     }
-    let event = if content_type.is_some_and(is_form) {
-        parse_form(body)?
-    } else {
-        parse_json(body)?
-    };
-    Ok(SellsyEvent::from_object(event))
+    if content_type.is_some_and(is_form) {
+        let text = notif_text(body)?;
+        if let Some(event) = compact_event(text.as_bytes()) {
+            return Ok(SellsyEvent::from_text(event.to_owned()));
+        }
+        return parse_notif(&text).map(SellsyEvent::from_object);
+    }
+    if let Some(event) = compact_event(body) {
+        return Ok(SellsyEvent::from_text(event.to_owned()));
+    }
+    parse_json(body).map(SellsyEvent::from_object)
+}
+
+/// The text itself when it needs no rewriting, which is what Sellsy sends: one strictly
+/// valid JSON object, compact (no whitespace outside strings) and not a `{"notif": ...}`
+/// wrapper. Storing it as received skips building and printing a JSON tree for every
+/// event. Anything else takes the general path, which compacts.
+fn compact_event(text: &[u8]) -> Option<&str> {
+    if text.first() != Some(&b'{') || text.starts_with(b"{\"notif\":") || !is_compact(text) {
+        return None;
+    }
+    // Validates strictly (trailing data refused) without building a tree.
+    let raw: &serde_json::value::RawValue = serde_json::from_slice(text).ok()?;
+    (raw.get().len() == text.len()).then(|| raw.get())
+}
+
+/// No space, tab or line break outside JSON strings.
+fn is_compact(text: &[u8]) -> bool {
+    let (mut in_string, mut escaped) = (false, false);
+    for &byte in text {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+        } else if byte == b'"' {
+            in_string = true;
+        } else if byte.is_ascii_whitespace() {
+            return false;
+        }
+    }
+    true
 }
 
 fn is_form(content_type: &str) -> bool {
@@ -155,7 +192,8 @@ fn unwrap_notif(object: &Map<String, Value>) -> Option<Map<String, Value>> {
     }
 }
 
-fn parse_form(body: &[u8]) -> Result<Map<String, Value>, ParseError> {
+/// The decoded `notif` field of a form body holding exactly that one field.
+fn notif_text(body: &[u8]) -> Result<String, ParseError> {
     // Exactly one `name=value` pair: `&` anywhere means a second (maybe empty) field.
     if body.contains(&b'&') {
         return Err(ParseError::FormFields);
@@ -166,8 +204,11 @@ fn parse_form(body: &[u8]) -> Result<Map<String, Value>, ParseError> {
     if percent_decode(name)? != NOTIF.as_bytes() {
         return Err(ParseError::FormFields);
     }
-    let text = String::from_utf8(percent_decode(value)?).map_err(|_| ParseError::NotifUtf8)?;
-    match serde_json::from_str(&text) {
+    String::from_utf8(percent_decode(value)?).map_err(|_| ParseError::NotifUtf8)
+}
+
+fn parse_notif(text: &str) -> Result<Map<String, Value>, ParseError> {
+    match serde_json::from_str(text) {
         Ok(Value::Object(event)) => Ok(event),
         Ok(_) => Err(ParseError::NotAnObject),
         Err(e) => Err(ParseError::NotifJson(e.to_string())),
@@ -314,6 +355,20 @@ mod tests {
         assert_eq!(summary.related_id.as_deref(), Some("48213377"));
         assert_eq!(summary.event.as_deref(), Some("7"));
         assert_eq!((summary.event_type, summary.related_type), (None, None));
+    }
+
+    #[test]
+    fn compact_bodies_are_stored_as_received() {
+        // Escapes and number forms are kept: no tree is built and printed back.
+        let body = r#"{"eventType":"docslog","n":1.50,"s":"caf\u00e9","a":[1,{"b":null}]}"#;
+        assert_eq!(ok(Some("application/json"), body).data_json(), body);
+        let spaced = r#"{"eventType": "docslog", "n": 1}"#;
+        assert_eq!(
+            ok(Some("application/json"), spaced).data_json(),
+            r#"{"eventType":"docslog","n":1}"#
+        );
+        assert!(is_compact(br#"{"a":"with spaces and \" quotes"}"#));
+        assert!(!is_compact(b"{\"a\":1}\n"));
     }
 
     #[test]
