@@ -115,78 +115,28 @@ async fn finish(
     result: std::result::Result<Value, JobError>,
     next: Option<&FetchArgs<'_>>,
 ) -> Result<Option<Fetched>> {
-    let options = &shared.options;
-    let now = codec::now_millis();
-    let attempts = job.opts.attempts.unwrap_or(0);
     let err = match result {
-        Ok(value) => {
-            let json = serde_json::to_string(&value)?;
-            let keep = keep_jobs(
-                job.opts
-                    .remove_on_complete
-                    .as_ref()
-                    .or(options.remove_on_complete.as_ref()),
-            );
-            let finish = Finish {
-                job_id: &job.id,
-                token,
-                now,
-                outcome: Outcome::Completed(&json),
-                keep,
-                attempts,
-                fields_json: "",
-            };
-            return SCRIPTS
-                .move_to_finished
-                .call(
-                    &mut shared.conn.clone(),
-                    &shared.keys,
-                    options.major,
-                    &finish,
-                    next,
-                )
-                .await;
-        }
+        Ok(value) => return complete(shared, job, token, &value, next).await,
         Err(err) => err,
     };
-
     if let Some(limit) = err.rate_limit() {
         let limit_ms = codec::as_millis(limit).max(1);
         let mut conn = shared.conn.clone();
+        let major = shared.options.major;
         SCRIPTS
             .rate_limit_job
-            .call(
-                &mut conn,
-                &shared.keys,
-                options.major,
-                &job.id,
-                token,
-                limit_ms,
-            )
+            .call(&mut conn, &shared.keys, major, &job.id, token, limit_ms)
             .await?;
         return Ok(None);
     }
-    let attempts_made = job.attempts_made + 1;
-    let mut plan = Next::Unknown;
-    let mut reason = err.message().to_owned();
-    if !err.is_unrecoverable() && attempts_made < u64::from(attempts) {
-        plan = match err.retry_delay() {
-            Some(delay) => Next::After(delay),
-            None => backoff::next_try(
-                job.opts.backoff.as_ref(),
-                attempts_made,
-                backoff::random_unit(),
-            ),
-        };
-        if plan == Next::Unknown {
-            let kind = job.opts.backoff.as_ref().map_or("", |b| b.kind());
-            reason = format!(
-                "Unknown backoff strategy {kind}. If a custom backoff strategy is used, specify it when the queue is created."
-            );
-        }
-    }
-    let fields = failure_fields(job, &reason, &err)?;
+    let after = after_failure(job, &err, backoff::random_unit());
+    let reason = match &after {
+        AfterFailure::Fail(reason) => reason.as_str(),
+        _ => err.message(),
+    };
+    let fields = failure_fields(job, reason, &err)?;
     let mut conn = shared.conn.clone();
+    let (now, major) = (codec::now_millis(), shared.options.major);
     let retry = |delay_ms| Retry {
         job_id: &job.id,
         token,
@@ -195,37 +145,107 @@ async fn finish(
         lifo: job.opts.lifo == Some(true),
         fields_json: &fields,
     };
-    match plan {
-        Next::Now if !err.is_unrecoverable() && attempts_made < u64::from(attempts) => SCRIPTS
+    match after {
+        AfterFailure::RetryNow => SCRIPTS
             .retry_job
-            .call(&mut conn, &shared.keys, options.major, &retry(0))
+            .call(&mut conn, &shared.keys, major, &retry(0))
             .await
             .map(|()| None),
-        Next::After(delay) => SCRIPTS
-            .move_to_delayed
-            .call(&mut conn, &shared.keys, &retry(codec::as_millis(delay)))
-            .await
-            .map(|()| None),
-        _ => {
-            let keep = keep_jobs(
-                job.opts
-                    .remove_on_fail
-                    .as_ref()
-                    .or(options.remove_on_fail.as_ref()),
-            );
+        AfterFailure::RetryAfter(delay) => {
+            let retry = retry(codec::as_millis(delay));
+            SCRIPTS
+                .move_to_delayed
+                .call(&mut conn, &shared.keys, &retry)
+                .await
+                .map(|()| None)
+        }
+        AfterFailure::Fail(reason) => {
+            let remove_on = job
+                .opts
+                .remove_on_fail
+                .as_ref()
+                .or(shared.options.remove_on_fail.as_ref());
             let finish = Finish {
                 job_id: &job.id,
                 token,
                 now,
                 outcome: Outcome::Failed(&reason),
-                keep,
-                attempts,
+                keep: keep_jobs(remove_on),
+                attempts: job.opts.attempts.unwrap_or(0),
                 fields_json: &fields,
             };
             SCRIPTS
                 .move_to_finished
-                .call(&mut conn, &shared.keys, options.major, &finish, next)
+                .call(&mut conn, &shared.keys, major, &finish, next)
                 .await
+        }
+    }
+}
+
+async fn complete(
+    shared: &Shared,
+    job: &Job,
+    token: &str,
+    value: &Value,
+    next: Option<&FetchArgs<'_>>,
+) -> Result<Option<Fetched>> {
+    let json = serde_json::to_string(value)?;
+    let remove_on = job
+        .opts
+        .remove_on_complete
+        .as_ref()
+        .or(shared.options.remove_on_complete.as_ref());
+    let finish = Finish {
+        job_id: &job.id,
+        token,
+        now: codec::now_millis(),
+        outcome: Outcome::Completed(&json),
+        keep: keep_jobs(remove_on),
+        attempts: job.opts.attempts.unwrap_or(0),
+        fields_json: "",
+    };
+    SCRIPTS
+        .move_to_finished
+        .call(
+            &mut shared.conn.clone(),
+            &shared.keys,
+            shared.options.major,
+            &finish,
+            next,
+        )
+        .await
+}
+
+/// What a failed attempt leads to, as BullMQ's worker decides it.
+#[derive(Debug, Clone, PartialEq)]
+enum AfterFailure {
+    /// Back to `wait` at once.
+    RetryNow,
+    /// Back after this delay (backoff, or the delay the failure asked for).
+    RetryAfter(std::time::Duration),
+    /// Failed for good, with this reason.
+    Fail(String),
+}
+
+/// Retry while attempts remain (`attemptsMade + 1 < attempts`) and the failure is not
+/// unrecoverable; a backoff strategy this worker does not know fails the job, as in
+/// BullMQ. `random` in [0, 1) drives the backoff's jitter.
+fn after_failure(job: &Job, err: &JobError, random: f64) -> AfterFailure {
+    let attempts_made = job.attempts_made + 1;
+    if err.is_unrecoverable() || attempts_made >= u64::from(job.opts.attempts.unwrap_or(0)) {
+        return AfterFailure::Fail(err.message().to_owned());
+    }
+    if let Some(delay) = err.retry_delay() {
+        return AfterFailure::RetryAfter(delay);
+    }
+    match backoff::next_try(job.opts.backoff.as_ref(), attempts_made, random) {
+        Next::Now => AfterFailure::RetryNow,
+        Next::After(delay) => AfterFailure::RetryAfter(delay),
+        Next::Unknown => {
+            let kind = job.opts.backoff.as_ref().map_or("", |b| b.kind());
+            AfterFailure::Fail(format!(
+                "Unknown backoff strategy {kind}. If a custom backoff strategy is used, specify it when the queue is created."
+            ))
         }
     }
 }
@@ -300,6 +320,49 @@ mod tests {
 
     use super::*;
     use crate::options::KeepJobs;
+
+    fn job(attempts_made: u64, opts: &str) -> Job {
+        let mut hash = HashMap::new();
+        hash.insert("name".to_owned(), "n".to_owned());
+        hash.insert("opts".to_owned(), opts.to_owned());
+        hash.insert("atm".to_owned(), attempts_made.to_string());
+        Job::from_hash("1".into(), JobState::Active, hash).unwrap()
+    }
+
+    #[test]
+    fn failures_retry_while_attempts_remain() {
+        let retrying = job(
+            0,
+            r#"{"attempts":3,"backoff":{"delay":100,"type":"exponential"}}"#,
+        );
+        assert_eq!(
+            after_failure(&retrying, &JobError::new("x"), 0.5),
+            AfterFailure::RetryAfter(Duration::from_millis(100))
+        );
+        let last = job(2, r#"{"attempts":3,"backoff":100}"#);
+        assert_eq!(
+            after_failure(&last, &JobError::new("x"), 0.5),
+            AfterFailure::Fail("x".to_owned())
+        );
+        let no_backoff = job(0, r#"{"attempts":2}"#);
+        assert_eq!(
+            after_failure(&no_backoff, &JobError::new("x"), 0.5),
+            AfterFailure::RetryNow
+        );
+        assert_eq!(
+            after_failure(&no_backoff, &JobError::unrecoverable("bad"), 0.5),
+            AfterFailure::Fail("bad".to_owned())
+        );
+        let asked = JobError::retry_after("429", Duration::from_secs(2));
+        assert_eq!(
+            after_failure(&no_backoff, &asked, 0.5),
+            AfterFailure::RetryAfter(Duration::from_secs(2))
+        );
+        let custom = job(0, r#"{"attempts":2,"backoff":{"type":"linear","delay":5}}"#);
+        assert!(
+            matches!(after_failure(&custom, &JobError::new("x"), 0.5), AfterFailure::Fail(reason) if reason.starts_with("Unknown backoff strategy linear"))
+        );
+    }
 
     #[test]
     fn keep_jobs_follows_bullmq() {

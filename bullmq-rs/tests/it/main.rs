@@ -7,3 +7,4 @@ mod node_workers;
 mod queue_control;
 mod steps;
 mod worker;
+mod worker_interop;
