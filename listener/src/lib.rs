@@ -48,70 +48,16 @@ pub async fn run(
     listener: std::net::TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), Error> {
-    let verifier = Verifier::new(config.signature_scheme, config.all_secrets()?);
-    if !verifier.is_enabled() {
-        tracing::warn!(
-            "NO SIGNING KEY CONFIGURED: webhook signatures are NOT checked; set SELLSY_WEBHOOK_SECRET"
-        );
-    }
-    let queue = open_queue(&config, &config.queue)?;
-    NewJob::from_json(
-        &config.job_name,
-        "{}".to_owned(),
-        config.job_options.clone(),
-    )
-    .validate(config.bullmq_major)
-    .map_err(|err| Error::Config(format!("--job-options: {err}")))?;
-    let quarantine = match config.on_bad_signature {
-        BadSignature::Quarantine => Some(open_queue(&config, &config.quarantine_queue)?),
-        BadSignature::Reject => None,
-    };
-    let spool = open_spool(&config);
-    let metrics = Arc::new(Metrics::default());
-    let shared = Shared::new(queue, spool, config.redis_deadline, metrics);
+    let parts = Parts::prepare(&config)?;
+    let shared = parts.shared.clone();
     check_redis_at_start(&shared).await;
 
     let (stop_drainer, drainer_stopped) = tokio::sync::oneshot::channel::<()>();
     let drainer = tokio::spawn(Drainer::new(shared.clone()).run(async {
         let _ = drainer_stopped.await;
     }));
-
-    let template = JobTemplate {
-        name: config.job_name.clone(),
-        options: config.job_options.clone(),
-        dedup_ttl: config.dedup_ttl,
-    };
-    let worker_config = config.clone();
-    let app_shared = shared.clone();
-    // Runs once on each HTTP worker thread: every worker gets its own batcher and Redis
-    // connection on its own runtime.
-    let mut server = HttpServer::new(move || {
-        let ingest = match open_queue(&worker_config, &worker_config.queue) {
-            Ok(queue) => Ingest::start(app_shared.clone(), queue),
-            // The same settings opened the shared queue above, so this cannot differ;
-            // fall back to sharing that connection rather than failing the worker.
-            Err(_) => Ingest::start(app_shared.clone(), app_shared.queue.clone()),
-        };
-        let state = web::Data::new(AppState {
-            ingest,
-            shared: app_shared.clone(),
-            verifier: verifier.clone(),
-            jobs: template.clone(),
-            max_body_bytes: worker_config.max_body_bytes,
-            on_bad_signature: worker_config.on_bad_signature,
-            quarantine: quarantine.clone(),
-        });
-        App::new().configure(|cfg| routes::configure(cfg, state))
-    })
-    .disable_signals()
-    .shutdown_timeout(SHUTDOWN_GRACE)
-    .client_request_timeout(config.client_timeout)
-    .client_disconnect_timeout(Duration::from_secs(1));
-    if let Some(workers) = config.workers {
-        server = server.workers(workers);
-    }
     let address = listener.local_addr()?;
-    let server = server.listen(listener)?.run();
+    let server = start_http(&config, listener, parts)?;
     let handle = server.handle();
     tracing::info!(%address, queue = %config.queue, prefix = %config.prefix, major = %config.bullmq_major, "listening");
 
@@ -126,6 +72,85 @@ pub async fn run(
     let _ = drainer.await;
     tracing::info!(spooled = shared.spool_len(), "stopped");
     served.map_err(Error::Io)
+}
+
+/// What every HTTP worker shares, checked before anything is served.
+struct Parts {
+    verifier: Verifier,
+    shared: Arc<Shared>,
+    quarantine: Option<Queue>,
+    template: JobTemplate,
+}
+
+impl Parts {
+    fn prepare(config: &Config) -> Result<Self, Error> {
+        let verifier = Verifier::new(config.signature_scheme, config.all_secrets()?);
+        if !verifier.is_enabled() {
+            tracing::warn!(
+                "NO SIGNING KEY CONFIGURED: webhook signatures are NOT checked; set SELLSY_WEBHOOK_SECRET"
+            );
+        }
+        NewJob::from_json(
+            &config.job_name,
+            "{}".to_owned(),
+            config.job_options.clone(),
+        )
+        .validate(config.bullmq_major)
+        .map_err(|err| Error::Config(format!("--job-options: {err}")))?;
+        let quarantine = match config.on_bad_signature {
+            BadSignature::Quarantine => Some(open_queue(config, &config.quarantine_queue)?),
+            BadSignature::Reject => None,
+        };
+        let queue = open_queue(config, &config.queue)?;
+        let metrics = Arc::new(Metrics::default());
+        Ok(Self {
+            verifier,
+            shared: Shared::new(queue, open_spool(config), config.redis_deadline, metrics),
+            quarantine,
+            template: JobTemplate {
+                name: config.job_name.clone(),
+                options: config.job_options.clone(),
+                dedup_ttl: config.dedup_ttl,
+            },
+        })
+    }
+}
+
+/// The HTTP server on `listener`. The app factory runs once on each worker thread: every
+/// worker gets its own batcher and Redis connection on its own runtime.
+fn start_http(
+    config: &Config,
+    listener: std::net::TcpListener,
+    parts: Parts,
+) -> Result<actix_web::dev::Server, Error> {
+    let worker_config = config.clone();
+    let mut server = HttpServer::new(move || {
+        let shared = parts.shared.clone();
+        let ingest = match open_queue(&worker_config, &worker_config.queue) {
+            Ok(queue) => Ingest::start(shared.clone(), queue),
+            // The same settings opened the shared queue already, so this cannot differ;
+            // fall back to sharing that connection rather than failing the worker.
+            Err(_) => Ingest::start(shared.clone(), shared.queue.clone()),
+        };
+        let state = web::Data::new(AppState {
+            ingest,
+            shared,
+            verifier: parts.verifier.clone(),
+            jobs: parts.template.clone(),
+            max_body_bytes: worker_config.max_body_bytes,
+            on_bad_signature: worker_config.on_bad_signature,
+            quarantine: parts.quarantine.clone(),
+        });
+        App::new().configure(|cfg| routes::configure(cfg, state))
+    })
+    .disable_signals()
+    .shutdown_timeout(SHUTDOWN_GRACE)
+    .client_request_timeout(config.client_timeout)
+    .client_disconnect_timeout(Duration::from_secs(1));
+    if let Some(workers) = config.workers {
+        server = server.workers(workers);
+    }
+    Ok(server.listen(listener)?.run())
 }
 
 fn open_queue(config: &Config, name: &str) -> Result<Queue, Error> {
