@@ -1,28 +1,50 @@
-//! The README's "library in 15 lines" is the crate README's example, which
-//! `cargo test --doc` compiles: they must not drift apart.
+//! The README's "library in 15 lines" and its worker are the crate README's examples,
+//! which `cargo test --doc` compiles: they must not drift apart.
 
 #[test]
-fn readme_library_example_matches_the_compiled_crate_example() {
-    let root =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
-    let crate_readme = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../bullmq-rs/README.md"
-    ))
-    .unwrap();
-    let compiled = first_code_block(&crate_readme);
-    let shown = first_code_block(
-        root.split("## The library in 15 lines")
-            .nth(1)
-            .expect("the section exists"),
+fn readme_examples_match_the_compiled_crate_examples() {
+    let root = read("/../README.md");
+    let crate_readme = read("/../bullmq-rs/README.md");
+    let section = after(&root, "## The library in 15 lines");
+
+    let compiled_queue = visible(&first_code_block(&crate_readme));
+    assert_eq!(
+        first_code_block(section)
+            .lines()
+            .map(str::to_owned)
+            .collect::<Vec<_>>(),
+        compiled_queue
     );
-    // Lines starting with `# ` are hidden by rustdoc: the README shows the rest.
-    let visible: Vec<&str> = compiled
+    assert!(compiled_queue.len() <= 15, "{} lines", compiled_queue.len());
+
+    let compiled_worker = visible(&first_code_block(after(
+        &crate_readme,
+        "A worker shares the queue",
+    )));
+    let shown_worker = first_code_block(after(section, "And a worker"));
+    assert_eq!(
+        shown_worker.lines().map(str::to_owned).collect::<Vec<_>>(),
+        compiled_worker
+    );
+}
+
+fn read(path: &str) -> String {
+    std::fs::read_to_string(format!("{}{path}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+}
+
+fn after<'a>(text: &'a str, marker: &str) -> &'a str {
+    text.split(marker)
+        .nth(1)
+        .unwrap_or_else(|| panic!("{marker:?} is missing"))
+}
+
+/// Lines starting with `# ` are hidden by rustdoc: the README shows the rest.
+fn visible(block: &str) -> Vec<String> {
+    block
         .lines()
         .filter(|line| !line.starts_with("# "))
-        .collect();
-    assert_eq!(shown.lines().collect::<Vec<_>>(), visible);
-    assert!(visible.len() <= 15, "{} lines", visible.len());
+        .map(str::to_owned)
+        .collect()
 }
 
 fn first_code_block(text: &str) -> String {
