@@ -12,6 +12,11 @@ if ! command -v redis-server >/dev/null 2>&1; then
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
 fi
+if ! command -v openssl >/dev/null 2>&1; then
+  echo "==> installing openssl (test certificates for the TLS tests)"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl >/dev/null
+fi
 if ! command -v node >/dev/null 2>&1; then
   echo "==> installing Node.js"
   as_root apt-get update -qq

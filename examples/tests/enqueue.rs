@@ -133,3 +133,23 @@ fn unreachable_redis_exits_1_with_one_line() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn adds_over_tls_with_a_rediss_url() {
+    let (redis, tls_port, ca) = RedisServer::with_tls();
+    let url = format!("rediss://localhost:{tls_port}");
+
+    let output = std::process::Command::new(testkit::example_binary("enqueue"))
+        .args(["--redis-url", &url, "q", "secure", "{}"])
+        .env("SSL_CERT_FILE", &ca)
+        .output()
+        .unwrap();
+
+    assert!(output.status.success(), "{}", stderr_line(&output));
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "1\n");
+    let queue = Queue::connect(&redis.url(), "q").await.unwrap();
+    assert_eq!(
+        queue.get_job(&"1".into()).await.unwrap().unwrap().name,
+        "secure"
+    );
+}

@@ -28,6 +28,29 @@ impl RedisServer {
         Self::start_with(&["--appendonly", "yes", "--appendfsync", "always"])
     }
 
+    /// Starts a server that also listens with TLS on a second port, with a certificate for
+    /// `localhost` signed by a test CA made here (with `openssl`). Returns the server, the
+    /// TLS port and the CA file clients must trust.
+    pub fn with_tls() -> (Self, u16, PathBuf) {
+        let certs = temp_dir();
+        make_test_certificates(&certs);
+        let tls_port = free_port();
+        let path = |name: &str| certs.join(name).to_string_lossy().into_owned();
+        let server = Self::start_with(&[
+            "--tls-port",
+            &tls_port.to_string(),
+            "--tls-cert-file",
+            &path("server.pem"),
+            "--tls-key-file",
+            &path("server.key"),
+            "--tls-ca-cert-file",
+            &path("ca.pem"),
+            "--tls-auth-clients",
+            "no",
+        ]);
+        (server, tls_port, certs.join("ca.pem"))
+    }
+
     /// Starts a server with extra `redis-server` arguments.
     pub fn start_with(extra: &[&str]) -> Self {
         let mut last_log = String::new();
@@ -194,4 +217,69 @@ fn temp_dir() -> PathBuf {
 
 fn read_log(path: &Path) -> String {
     fs::read_to_string(path).unwrap_or_else(|_| "(no log)".to_owned())
+}
+
+/// A test CA and a certificate for `localhost` / 127.0.0.1 signed by it, in `dir`.
+fn make_test_certificates(dir: &Path) {
+    let run = |args: &[&str]| {
+        let status = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap_or_else(|err| {
+                panic!("cannot run openssl ({err}): install it, e.g. `apt-get install openssl`")
+            });
+        assert!(status.success(), "openssl {args:?} failed");
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=testkit-ca",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=localhost",
+    ]);
+    fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1",
+    )
+    .expect("the cert dir is writable");
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+    ]);
 }
