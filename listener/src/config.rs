@@ -93,6 +93,11 @@ pub struct Config {
     #[arg(long = "redis-deadline-ms", env = "REDIS_DEADLINE_MS", default_value = "100", value_parser = parse_millis)]
     pub redis_deadline: Duration,
 
+    /// Replicas that must acknowledge an event (Redis WAIT, within the Redis deadline)
+    /// before it counts as stored in Redis; otherwise it goes to the spool. 0: do not wait.
+    #[arg(long, env = "MIN_REPLICAS_ACKS", default_value = "0")]
+    pub min_replicas_acks: u32,
+
     /// How long a client may take to send its request, in ms.
     #[arg(long = "client-timeout-ms", env = "CLIENT_TIMEOUT_MS", default_value = "5000", value_parser = parse_millis)]
     pub client_timeout: Duration,

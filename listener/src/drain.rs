@@ -89,8 +89,12 @@ impl Drainer {
             }
             seqs.push(record.seq);
         }
-        match tokio::time::timeout(DRAIN_TIMEOUT, self.shared.queue.add_bulk(&jobs)).await {
-            Ok(Ok(_)) => {
+        let durability = self.shared.durability;
+        match durability
+            .add(&self.shared.queue, &jobs, DRAIN_TIMEOUT)
+            .await
+        {
+            Ok(_) => {
                 let left = spool.clone();
                 let removed = tokio::task::spawn_blocking(move || spool.remove(&seqs)).await;
                 if !matches!(removed, Ok(Ok(()))) {
@@ -109,12 +113,8 @@ impl Drainer {
                 }
                 self.backoff = FIRST_BACKOFF;
             }
-            Ok(Err(err)) => {
-                tracing::warn!(error = %err, "redis refused spooled events: retrying");
-                self.shared.metrics.redis_error();
-                self.wait_and_back_off().await;
-            }
-            Err(_) => {
+            Err(why) => {
+                tracing::warn!(reason = %why, "spooled events not stored yet: retrying");
                 self.shared.metrics.redis_error();
                 self.wait_and_back_off().await;
             }

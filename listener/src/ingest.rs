@@ -67,12 +67,78 @@ pub struct Shared {
     pub queue: Queue,
     /// The local spool; `None` when it could not be opened (then Redis is the only store).
     pub spool: Option<Arc<Spool>>,
-    /// How long Redis may take before events go to the spool.
-    pub deadline: Duration,
+    /// When an event counts as stored in Redis.
+    pub durability: Durability,
     /// The metrics.
     pub metrics: Arc<Metrics>,
     redis_down: AtomicBool,
     drain_needed: Notify,
+}
+
+/// When an event counts as stored in Redis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Durability {
+    /// How long Redis may take (the add, and the replicas' acknowledgement) before the
+    /// event goes to the spool instead.
+    pub deadline: Duration,
+    /// Replicas that must have the event (Redis WAIT); 0 does not wait.
+    pub min_replicas: u32,
+}
+
+/// Why a batch did not count as stored in Redis.
+#[derive(Debug)]
+pub(crate) enum NotStored {
+    /// Redis answered with an error.
+    Refused(bullmq_rs::Error),
+    /// The deadline passed.
+    TooSlow,
+    /// Fewer replicas than required acknowledged the writes in time.
+    TooFewReplicas(u32),
+}
+
+impl std::fmt::Display for NotStored {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Refused(err) => write!(f, "redis refused the events: {err}"),
+            Self::TooSlow => f.write_str("redis missed the deadline"),
+            Self::TooFewReplicas(acked) => {
+                write!(f, "only {acked} replica(s) acknowledged the events")
+            }
+        }
+    }
+}
+
+impl Durability {
+    /// Adds the jobs through `queue` and, when replicas are required, waits for them;
+    /// both within `limit`. Only `Ok` means the events are in Redis as required.
+    pub(crate) async fn add(
+        self,
+        queue: &Queue,
+        jobs: &[NewJob],
+        limit: Duration,
+    ) -> Result<Vec<JobId>, NotStored> {
+        let started = Instant::now();
+        let stored = async {
+            let ids = queue.add_bulk(jobs).await.map_err(NotStored::Refused)?;
+            if self.min_replicas > 0 {
+                // WAIT gets what is left of the limit, and answers when it is up.
+                let left = limit
+                    .saturating_sub(started.elapsed())
+                    .max(Duration::from_millis(1));
+                let acked = queue
+                    .wait_for_replicas(self.min_replicas, left)
+                    .await
+                    .map_err(NotStored::Refused)?;
+                if acked < self.min_replicas {
+                    return Err(NotStored::TooFewReplicas(acked));
+                }
+            }
+            Ok(ids)
+        };
+        tokio::time::timeout(limit, stored)
+            .await
+            .unwrap_or(Err(NotStored::TooSlow))
+    }
 }
 
 impl Shared {
@@ -80,13 +146,13 @@ impl Shared {
     pub fn new(
         queue: Queue,
         spool: Option<Arc<Spool>>,
-        deadline: Duration,
+        durability: Durability,
         metrics: Arc<Metrics>,
     ) -> Arc<Self> {
         Arc::new(Self {
             queue,
             spool,
-            deadline,
+            durability,
             metrics,
             redis_down: AtomicBool::new(true),
             drain_needed: Notify::new(),
@@ -199,19 +265,20 @@ impl Batcher {
             .unzip();
         let shared = &self.shared;
         if !shared.redis_down() && shared.spool_len() == 0 {
-            match tokio::time::timeout(shared.deadline, self.queue.add_bulk(&jobs)).await {
-                Ok(Ok(ids)) => {
+            let durability = shared.durability;
+            match durability
+                .add(&self.queue, &jobs, durability.deadline)
+                .await
+            {
+                Ok(ids) => {
                     for ((received, reply), id) in waiters.into_iter().zip(ids) {
                         shared.metrics.stored(StoredIn::Redis, received.elapsed());
                         let _ = reply.send(Ok(Stored::InRedis(id)));
                     }
                     return;
                 }
-                Ok(Err(err)) => {
-                    tracing::warn!(error = %err, events = jobs.len(), "redis refused the events: spooling them")
-                }
-                Err(_) => {
-                    tracing::warn!(deadline = ?shared.deadline, events = jobs.len(), "redis missed the deadline: spooling the events")
+                Err(why) => {
+                    tracing::warn!(reason = %why, events = jobs.len(), "spooling the events")
                 }
             }
             shared.metrics.redis_error();

@@ -28,7 +28,7 @@ pub use error::Error;
 
 use crate::config::BadSignature;
 use crate::drain::Drainer;
-use crate::ingest::{Ingest, Shared};
+use crate::ingest::{Durability, Ingest, Shared};
 use crate::metrics::Metrics;
 use crate::routes::{AppState, JobTemplate};
 use crate::signature::Verifier;
@@ -103,9 +103,13 @@ impl Parts {
         };
         let queue = open_queue(config, &config.queue)?;
         let metrics = Arc::new(Metrics::default());
+        let durability = Durability {
+            deadline: config.redis_deadline,
+            min_replicas: config.min_replicas_acks,
+        };
         Ok(Self {
             verifier,
-            shared: Shared::new(queue, open_spool(config), config.redis_deadline, metrics),
+            shared: Shared::new(queue, open_spool(config), durability, metrics),
             quarantine,
             template: JobTemplate {
                 name: config.job_name.clone(),

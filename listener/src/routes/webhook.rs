@@ -153,7 +153,7 @@ async fn quarantine(
         "receivedAt": chrono::Utc::now().to_rfc3339(),
     });
     let add = queue.add("quarantined", &data, JobOptions::default());
-    match tokio::time::timeout(state.shared.deadline, add).await {
+    match tokio::time::timeout(state.shared.durability.deadline, add).await {
         Ok(Ok(id)) => Ok(json!({ "status": "quarantined", "jobId": id.as_str() })),
         _ => Err(ApiError::Unavailable {
             retry_after: RETRY_AFTER,

@@ -290,3 +290,65 @@ async fn started_without_redis_it_spools_and_drains_when_redis_appears() {
     assert_eq!(order, expected, "drained in arrival order");
     listener.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_replica_acks_an_event_waits_for_the_replica_or_goes_to_the_spool() {
+    let primary = RedisServer::start();
+    let mut replica =
+        RedisServer::start_with(&["--replicaof", "127.0.0.1", &primary.port().to_string()]);
+    let linked = |replica: &RedisServer| {
+        let info: String = redis::cmd("INFO")
+            .arg("replication")
+            .query(&mut replica.connection(0))
+            .unwrap_or_default();
+        info.contains("master_link_status:up")
+    };
+    eventually(Duration::from_secs(10), "the replica to sync", || {
+        linked(&replica)
+    });
+    let spool = TempDir::new("replicas");
+    let listener = InProcess::start(&[
+        "--redis-url",
+        &primary.url(),
+        "--secret",
+        crate::support::SECRET,
+        "--spool-dir",
+        spool.0.to_str().unwrap(),
+        "--min-replicas-acks",
+        "1",
+        "--redis-deadline-ms",
+        "200",
+    ])
+    .await;
+
+    let with_replica = post_signed(listener.addr, &event(1)).await.unwrap();
+    replica.kill();
+    let without_replica = post_signed(listener.addr, &event(2)).await.unwrap();
+    replica.restart();
+    eventually(Duration::from_secs(10), "the replica to sync again", || {
+        linked(&replica)
+    });
+
+    assert_eq!(
+        (with_replica.status, with_replica.json()["status"].as_str()),
+        (200, Some("queued"))
+    );
+    assert_eq!(
+        (
+            without_replica.status,
+            without_replica.json()["status"].as_str()
+        ),
+        (200, Some("spooled"))
+    );
+    let spooled_id = without_replica.json()["jobId"].as_str().unwrap().to_owned();
+    let mut conn = replica.connection(0);
+    eventually(
+        Duration::from_secs(30),
+        "the spooled event to reach the primary and the replica",
+        || {
+            conn.exists::<_, bool>(format!("bull:sellsy-webhooks:{spooled_id}"))
+                .unwrap_or(false)
+        },
+    );
+    listener.stop().await;
+}
