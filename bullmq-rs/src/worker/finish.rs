@@ -174,10 +174,7 @@ async fn finish(
                 attempts: job.opts.attempts.unwrap_or(0),
                 fields_json: &fields,
             };
-            SCRIPTS
-                .move_to_finished
-                .call(&mut conn, &shared.keys, major, &finish, next)
-                .await
+            end_for_good(shared, &finish, next).await
         }
     }
 }
@@ -204,15 +201,19 @@ async fn complete(
         attempts: job.opts.attempts.unwrap_or(0),
         fields_json: "",
     };
+    end_for_good(shared, &finish, next).await
+}
+
+/// Completes or fails the job for good; with `next`, takes the next job in the same call.
+async fn end_for_good(
+    shared: &Shared,
+    finish: &Finish<'_>,
+    next: Option<&FetchArgs<'_>>,
+) -> Result<Option<Fetched>> {
+    let mut conn = shared.conn.clone();
     SCRIPTS
         .move_to_finished
-        .call(
-            &mut shared.conn.clone(),
-            &shared.keys,
-            shared.options.major,
-            &finish,
-            next,
-        )
+        .call(&mut conn, &shared.keys, shared.options.major, finish, next)
         .await
 }
 
@@ -301,17 +302,7 @@ async fn fail_unreadable(shared: &Shared, id: &JobId, token: &str, err: &Error) 
         attempts: 0,
         fields_json: "",
     };
-    SCRIPTS
-        .move_to_finished
-        .call(
-            &mut shared.conn.clone(),
-            &shared.keys,
-            shared.options.major,
-            &finish,
-            None,
-        )
-        .await
-        .map(drop)
+    end_for_good(shared, &finish, None).await.map(drop)
 }
 
 #[cfg(test)]
