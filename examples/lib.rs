@@ -1,5 +1,5 @@
 //! Command-line plumbing shared by the examples: the common flags (`--redis-url`,
-//! `--prefix`, `--bullmq-major`), positional arguments and exit codes.
+//! `--prefix`, `--bullmq-major`, `--cluster`), positional arguments and exit codes.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -20,6 +20,8 @@ pub struct Connection {
     pub prefix: String,
     /// `--bullmq-major`, default 6.
     pub major: BullmqMajor,
+    /// `--cluster`: the URL is any node of a Redis Cluster.
+    pub cluster: bool,
 }
 
 /// The command line split into common flags, other flags and positional arguments.
@@ -54,8 +56,13 @@ impl Args {
     ) -> Result<Self, UsageError> {
         let mut flags = HashMap::new();
         let mut positional = Vec::new();
+        let mut cluster = false;
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
+            if arg == "--cluster" {
+                cluster = true;
+                continue;
+            }
             let Some(flag) = arg.strip_prefix("--") else {
                 positional.push(arg);
                 continue;
@@ -97,6 +104,7 @@ impl Args {
                 .cloned()
                 .unwrap_or_else(|| bullmq_rs::DEFAULT_PREFIX.to_owned()),
             major,
+            cluster,
         };
         Ok(Self {
             connection,
@@ -155,7 +163,8 @@ mod tests {
 
     #[test]
     fn flags_and_positionals_mix() {
-        let args = parse("--prefix {p} q --bullmq-major=5 name --concurrency 4").unwrap();
+        let args = parse("--prefix {p} q --bullmq-major=5 --cluster name --concurrency 4").unwrap();
+        assert!(args.connection.cluster);
         assert_eq!(args.positional, ["q", "name"]);
         assert_eq!(
             (args.connection.prefix.as_str(), args.connection.major),

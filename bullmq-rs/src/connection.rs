@@ -1,8 +1,12 @@
-//! Redis URL to one multiplexed connection that reconnects by itself.
+//! Redis URL to one multiplexed connection that reconnects by itself: a single server
+//! (`ConnectionManager`) or a Redis Cluster (the cluster client, which follows MOVED/ASK
+//! redirections and topology changes).
 
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster_async::ClusterConnection;
+use redis::{Cmd, Pipeline, RedisFuture, Value};
 
 use crate::{Error, Result};
 
@@ -63,4 +67,89 @@ fn manager_config(settings: ConnectionSettings) -> ConnectionManagerConfig {
         .set_response_timeout(settings.response_timeout)
         .set_number_of_retries(settings.retries)
         .set_max_delay(Duration::from_secs(1))
+}
+
+/// The connection a queue or worker talks through.
+#[derive(Clone)]
+pub(crate) enum Connection {
+    /// One server (or a replica set's primary).
+    Single(ConnectionManager),
+    /// A Redis Cluster; every key of a queue must share a slot (hash-tagged prefix).
+    Cluster(ClusterConnection),
+}
+
+impl From<ConnectionManager> for Connection {
+    fn from(conn: ConnectionManager) -> Self {
+        Self::Single(conn)
+    }
+}
+
+impl ConnectionLike for Connection {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Self::Single(conn) => conn.req_packed_command(cmd),
+            Self::Cluster(conn) => conn.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Self::Single(conn) => conn.req_packed_commands(pipeline, offset, count),
+            Self::Cluster(conn) => conn.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Self::Single(conn) => conn.get_db(),
+            Self::Cluster(conn) => conn.get_db(),
+        }
+    }
+}
+
+/// Connects to the Redis Cluster that `url` (any of its nodes) belongs to.
+///
+/// # Errors
+/// [`Error::InvalidUrl`] for a URL the redis crate refuses, [`Error::Connect`] when the
+/// cluster cannot be reached.
+pub(crate) async fn connect_cluster(
+    url: &str,
+    settings: ConnectionSettings,
+) -> Result<ClusterConnection> {
+    let (_, address) = open_client(url)?;
+    let mut builder = redis::cluster::ClusterClient::builder(vec![url])
+        .connection_timeout(settings.connect_timeout);
+    if let Some(timeout) = settings.response_timeout {
+        builder = builder.response_timeout(timeout);
+    }
+    let client = builder
+        .build()
+        .map_err(|err| Error::InvalidUrl(err.to_string()))?;
+    client
+        .get_async_connection()
+        .await
+        .map_err(|source| Error::Connect { address, source })
+}
+
+/// Opens a connection to one server or, with `cluster`, to the cluster `url` belongs to.
+///
+/// # Errors
+/// As [`connect`] and [`connect_cluster`].
+pub(crate) async fn open(
+    url: &str,
+    settings: ConnectionSettings,
+    cluster: bool,
+) -> Result<Connection> {
+    if cluster {
+        connect_cluster(url, settings)
+            .await
+            .map(Connection::Cluster)
+    } else {
+        connect(url, settings).await.map(Connection::Single)
+    }
 }

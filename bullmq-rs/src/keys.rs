@@ -95,6 +95,27 @@ impl QueueKeys {
         &self.base
     }
 
+    /// Redis Cluster needs every key of a queue in one slot, which BullMQ's multi-key
+    /// scripts rely on: the key base must hold a hash tag (`{sellsy}:webhooks:` or
+    /// `bull:{webhooks}:`), since Redis hashes only the first `{...}` of a key.
+    ///
+    /// # Errors
+    /// [`Error::InvalidQueue`] saying how to add one.
+    pub fn check_cluster_slot(&self) -> Result<()> {
+        let tagged = self
+            .base
+            .find('{')
+            .is_some_and(|open| self.base[open + 1..].find('}').is_some_and(|len| len > 0));
+        if tagged {
+            return Ok(());
+        }
+        Err(invalid(
+            "prefix",
+            &self.prefix,
+            "has no hash tag, so the queue's keys would spread over cluster slots; use a prefix such as {sellsy}",
+        ))
+    }
+
     /// The hash of one job: `<prefix>:<name>:<id>`.
     pub fn job(&self, id: &JobId) -> String {
         format!("{}{}", self.base, id.as_str())
@@ -132,6 +153,36 @@ mod tests {
     fn hash_tagged_prefix_is_kept_verbatim() {
         let keys = QueueKeys::new("{sellsy}", "sellsy-webhooks").unwrap();
         assert_eq!(keys.marker, "{sellsy}:sellsy-webhooks:marker");
+    }
+
+    #[test]
+    fn cluster_mode_needs_a_hash_tag() {
+        assert!(
+            QueueKeys::new("{sellsy}", "q")
+                .unwrap()
+                .check_cluster_slot()
+                .is_ok()
+        );
+        assert!(
+            QueueKeys::new("bull", "{q}")
+                .unwrap()
+                .check_cluster_slot()
+                .is_ok()
+        );
+        let err = QueueKeys::new("bull", "q")
+            .unwrap()
+            .check_cluster_slot()
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("use a prefix such as {sellsy}"),
+            "{err}"
+        );
+        assert!(
+            QueueKeys::new("{}", "q")
+                .unwrap()
+                .check_cluster_slot()
+                .is_err()
+        );
     }
 
     #[test]

@@ -153,3 +153,26 @@ async fn adds_over_tls_with_a_rediss_url() {
         "secure"
     );
 }
+
+#[tokio::test]
+async fn adds_to_a_redis_cluster_with_cluster() {
+    let cluster = testkit::RedisCluster::start(3);
+
+    let output = enqueue(
+        &["--cluster", "--prefix", "{sellsy}", "q", "on-cluster", "{}"],
+        Some(&cluster.url()),
+    );
+    let refused = enqueue(
+        &["--cluster", "q", "on-cluster", "{}"],
+        Some(&cluster.url()),
+    );
+
+    assert!(output.status.success(), "{}", stderr_line(&output));
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "1\n");
+    assert_eq!(
+        refused.status.code(),
+        Some(2),
+        "a prefix without hash tag is a usage error"
+    );
+    assert!(stderr_line(&refused).contains("use a prefix such as {sellsy}"));
+}

@@ -1,12 +1,14 @@
 //! Test support shared by the workspace's integration tests: private `redis-server`
 //! instances, the Node runner for `node-worker-compat/`, key-space dumps, `eventually`.
 
+mod cluster;
 mod dump;
 pub mod node;
 mod redis_server;
 
 use std::time::{Duration, Instant};
 
+pub use cluster::RedisCluster;
 pub use dump::{dump_keyspace, mask_timestamps};
 pub use redis_server::RedisServer;
 

@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use redis::aio::ConnectionManager;
 
+use crate::connection::Connection;
+
 pub use add::NewJob;
 
 use crate::Result;
@@ -27,7 +29,7 @@ pub const DEFAULT_MAX_LEN_EVENTS: u64 = 10_000;
 /// Cheap to clone: clones share one multiplexed connection, which reconnects by itself.
 #[derive(Clone)]
 pub struct Queue {
-    conn: ConnectionManager,
+    conn: Connection,
     shared: Arc<Shared>,
 }
 
@@ -69,6 +71,7 @@ impl Queue {
             major: BullmqMajor::default(),
             max_len_events: DEFAULT_MAX_LEN_EVENTS,
             settings: ConnectionSettings::default(),
+            cluster: false,
         }
     }
 
@@ -87,7 +90,7 @@ impl Queue {
         self.shared.major
     }
 
-    fn connection(&self) -> ConnectionManager {
+    fn connection(&self) -> Connection {
         self.conn.clone()
     }
 
@@ -118,6 +121,7 @@ pub struct QueueBuilder {
     major: BullmqMajor,
     max_len_events: u64,
     settings: ConnectionSettings,
+    cluster: bool,
 }
 
 impl QueueBuilder {
@@ -153,6 +157,13 @@ impl QueueBuilder {
         self
     }
 
+    /// Talks to a Redis Cluster: `url` is any of its nodes. The prefix (or the name) must
+    /// hold a hash tag such as `{sellsy}`, so that all the queue's keys share a slot.
+    pub fn cluster(mut self) -> Self {
+        self.cluster = true;
+        self
+    }
+
     /// Connects to `url` (`redis://[user:password@]host:port[/db]`).
     ///
     /// Like a Node `Queue`, it then writes the queue's `meta` (`opts.maxLenEvents` and
@@ -162,9 +173,14 @@ impl QueueBuilder {
     /// [`crate::Error::InvalidQueue`] for a bad name or prefix, [`crate::Error::InvalidUrl`],
     /// [`crate::Error::Connect`] when Redis cannot be reached.
     pub async fn connect(self, url: &str) -> Result<Queue> {
-        QueueKeys::new(&self.prefix, &self.name)?;
-        let conn = connection::connect(url, self.settings).await?;
-        self.build(conn).await
+        let keys = QueueKeys::new(&self.prefix, &self.name)?;
+        if self.cluster {
+            keys.check_cluster_slot()?;
+        }
+        let conn = connection::open(url, self.settings, self.cluster).await?;
+        let queue = self.into_queue(conn, keys);
+        queue.write_meta().await?;
+        Ok(queue)
     }
 
     /// Opens the queue without contacting Redis: the connection is made on first use and
@@ -176,7 +192,7 @@ impl QueueBuilder {
     pub fn connect_lazy(self, url: &str) -> Result<Queue> {
         let keys = QueueKeys::new(&self.prefix, &self.name)?;
         let conn = connection::connect_lazy(url, self.settings)?;
-        Ok(self.into_queue(conn, keys))
+        Ok(self.into_queue(conn.into(), keys))
     }
 
     /// Uses an existing connection instead of opening one, and writes the queue's meta.
@@ -186,12 +202,12 @@ impl QueueBuilder {
     /// when writing the queue's meta fails.
     pub async fn build(self, conn: ConnectionManager) -> Result<Queue> {
         let keys = QueueKeys::new(&self.prefix, &self.name)?;
-        let queue = self.into_queue(conn, keys);
+        let queue = self.into_queue(conn.into(), keys);
         queue.write_meta().await?;
         Ok(queue)
     }
 
-    fn into_queue(self, conn: ConnectionManager, keys: QueueKeys) -> Queue {
+    fn into_queue(self, conn: Connection, keys: QueueKeys) -> Queue {
         let shared = Shared {
             keys,
             major: self.major,

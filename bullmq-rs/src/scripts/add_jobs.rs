@@ -1,6 +1,6 @@
 //! `lua/add_jobs.lua`: a batch of adds in one call.
 
-use redis::aio::ConnectionManager;
+use crate::connection::Connection;
 
 use super::Script;
 use crate::job::JobId;
@@ -25,7 +25,7 @@ impl AddJobs {
     /// Adds the jobs and returns one id per job, in order.
     pub(crate) async fn call(
         &self,
-        conn: &mut ConnectionManager,
+        conn: &mut Connection,
         keys: &QueueKeys,
         major: BullmqMajor,
         jobs: &[JobArgs<'_>],

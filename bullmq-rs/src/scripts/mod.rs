@@ -7,7 +7,7 @@ mod worker_scripts;
 
 use std::sync::LazyLock;
 
-use redis::aio::ConnectionManager;
+use crate::connection::Connection;
 use redis::{FromRedisValue, ToRedisArgs};
 
 pub(crate) use add_jobs::{AddJobs, JobArgs};
@@ -52,7 +52,7 @@ impl<const N: usize> Script<N> {
 
     async fn call<T: FromRedisValue>(
         &self,
-        conn: &mut ConnectionManager,
+        conn: &mut Connection,
         keys: [&str; N],
         args: impl IntoIterator<Item = impl ToRedisArgs>,
     ) -> redis::RedisResult<T> {

@@ -1,6 +1,6 @@
 //! `lua/obliterate.lua`: delete a paused queue, a bounded number of jobs per call.
 
-use redis::aio::ConnectionManager;
+use crate::connection::Connection;
 
 use super::Script;
 use crate::error::ScriptError;
@@ -20,7 +20,7 @@ pub(crate) struct Obliterate(pub(super) Script<20>);
 impl Obliterate {
     pub(crate) async fn call(
         &self,
-        conn: &mut ConnectionManager,
+        conn: &mut Connection,
         keys: &QueueKeys,
         jobs_per_call: u32,
         force: bool,

@@ -1,6 +1,6 @@
 //! `lua/pause.lua`: pause or resume a queue.
 
-use redis::aio::ConnectionManager;
+use crate::connection::Connection;
 
 use super::Script;
 use crate::Result;
@@ -20,7 +20,7 @@ pub(crate) struct Pause(pub(super) Script<7>);
 impl Pause {
     pub(crate) async fn call(
         &self,
-        conn: &mut ConnectionManager,
+        conn: &mut Connection,
         keys: &QueueKeys,
         major: BullmqMajor,
         action: PauseAction,

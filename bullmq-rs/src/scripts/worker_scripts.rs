@@ -5,8 +5,8 @@
 
 use std::collections::HashMap;
 
+use crate::connection::Connection;
 use redis::Value;
-use redis::aio::ConnectionManager;
 
 use super::Script;
 use crate::error::ScriptError;
@@ -40,7 +40,7 @@ pub(crate) struct MoveToActive(pub(super) Script<11>);
 impl MoveToActive {
     pub(crate) async fn call(
         &self,
-        conn: &mut ConnectionManager,
+        conn: &mut Connection,
         keys: &QueueKeys,
         major: BullmqMajor,
         args: &FetchArgs<'_>,
@@ -134,7 +134,7 @@ impl MoveToFinished {
     /// what `move_to_active` would (`None`: nothing at all to take).
     pub(crate) async fn call(
         &self,
-        conn: &mut ConnectionManager,
+        conn: &mut Connection,
         keys: &QueueKeys,
         major: BullmqMajor,
         finish: &Finish<'_>,
@@ -209,7 +209,7 @@ pub(crate) struct RetryJob(pub(super) Script<11>);
 impl RetryJob {
     pub(crate) async fn call(
         &self,
-        conn: &mut ConnectionManager,
+        conn: &mut Connection,
         keys: &QueueKeys,
         major: BullmqMajor,
         retry: &Retry<'_>,
@@ -247,7 +247,7 @@ pub(crate) struct MoveToDelayed(pub(super) Script<7>);
 impl MoveToDelayed {
     pub(crate) async fn call(
         &self,
-        conn: &mut ConnectionManager,
+        conn: &mut Connection,
         keys: &QueueKeys,
         retry: &Retry<'_>,
     ) -> Result<()> {
@@ -278,7 +278,7 @@ impl RateLimitJob {
     /// Rate-limits the queue for `limit_ms` and puts the job back in front, no attempt counted.
     pub(crate) async fn call(
         &self,
-        conn: &mut ConnectionManager,
+        conn: &mut Connection,
         keys: &QueueKeys,
         major: BullmqMajor,
         job_id: &JobId,
@@ -314,7 +314,7 @@ impl ExtendLocks {
     /// Renews the locks; returns the ids whose lock this worker no longer holds.
     pub(crate) async fn call(
         &self,
-        conn: &mut ConnectionManager,
+        conn: &mut Connection,
         keys: &QueueKeys,
         lock_ms: u64,
         held: &[(JobId, String)],
@@ -336,7 +336,7 @@ impl MoveStalledJobsToWait {
     /// returns the ids moved back to wait.
     pub(crate) async fn call(
         &self,
-        conn: &mut ConnectionManager,
+        conn: &mut Connection,
         keys: &QueueKeys,
         major: BullmqMajor,
         max_stalled: u32,
@@ -380,7 +380,7 @@ impl JobUpdates {
     /// Applies the update; for a log line returns the number of lines kept.
     pub(crate) async fn call(
         &self,
-        conn: &mut ConnectionManager,
+        conn: &mut Connection,
         keys: &QueueKeys,
         job_id: &JobId,
         update: JobUpdate<'_>,

@@ -16,14 +16,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
 use serde_json::Value;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use job::{ActiveJob, JobError};
 
-use crate::connection::{self, ConnectionSettings};
+use crate::connection::{self, Connection, ConnectionSettings};
 use crate::job::JobId;
 use crate::keys::QueueKeys;
 use crate::layout::BullmqMajor;
@@ -59,6 +58,7 @@ pub struct WorkerBuilder {
     remove_on_complete: Option<RemoveOn>,
     remove_on_fail: Option<RemoveOn>,
     on_error: ErrorHook,
+    cluster: bool,
 }
 
 impl std::fmt::Debug for WorkerBuilder {
@@ -150,6 +150,13 @@ impl WorkerBuilder {
         self
     }
 
+    /// Talks to a Redis Cluster: `url` is any of its nodes; the prefix (or the name) must
+    /// hold a hash tag such as `{sellsy}`.
+    pub fn cluster(mut self) -> Self {
+        self.cluster = true;
+        self
+    }
+
     /// Connects to `url` and prepares the worker; [`Worker::run_until`] starts it.
     ///
     /// # Errors
@@ -160,14 +167,17 @@ impl WorkerBuilder {
         F: Future<Output = std::result::Result<Value, JobError>> + Send + 'static,
     {
         let keys = QueueKeys::new(&self.prefix, &self.name)?;
-        let conn = connection::connect(url, ConnectionSettings::default()).await?;
+        if self.cluster {
+            keys.check_cluster_slot()?;
+        }
+        let conn = connection::open(url, ConnectionSettings::default(), self.cluster).await?;
         // Waiting for the marker blocks its connection: it gets one of its own, with no
         // reply timeout (the wait is bounded by its own timeout).
         let blocking_settings = ConnectionSettings {
             response_timeout: None,
             ..ConnectionSettings::default()
         };
-        let blocking = connection::connect(url, blocking_settings).await?;
+        let blocking = connection::open(url, blocking_settings, self.cluster).await?;
         let shared = Shared {
             keys,
             conn,
@@ -187,8 +197,8 @@ impl WorkerBuilder {
 /// State shared by the fetch loop, the job tasks, the lock renewer and the stalled checker.
 pub(crate) struct Shared {
     keys: QueueKeys,
-    conn: ConnectionManager,
-    blocking: ConnectionManager,
+    conn: Connection,
+    blocking: Connection,
     worker_id: String,
     next_token: AtomicU64,
     /// Jobs running here, with their lock tokens.
@@ -268,6 +278,7 @@ impl Worker<()> {
             remove_on_complete: None,
             remove_on_fail: None,
             on_error: Arc::new(|_| {}),
+            cluster: false,
         }
     }
 }
