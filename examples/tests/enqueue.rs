@@ -176,3 +176,69 @@ async fn adds_to_a_redis_cluster_with_cluster() {
     );
     assert!(stderr_line(&refused).contains("use a prefix such as {sellsy}"));
 }
+
+#[test]
+fn an_acl_user_limited_to_the_queue_keys_can_add_and_a_wrong_password_fails_fast() {
+    let redis = RedisServer::start();
+    let () = redis::cmd("ACL")
+        .arg(&[
+            "SETUSER",
+            "producer",
+            "on",
+            ">s3cret",
+            "~bull:q:*",
+            "+@all",
+            "-@dangerous",
+        ])
+        .query(&mut redis.connection(0))
+        .unwrap();
+    let port = redis.port();
+
+    let allowed = enqueue(
+        &["q", "n", "{}"],
+        Some(&format!("redis://producer:s3cret@127.0.0.1:{port}")),
+    );
+    let other_queue = enqueue(
+        &["other", "n", "{}"],
+        Some(&format!("redis://producer:s3cret@127.0.0.1:{port}")),
+    );
+    let wrong = enqueue(
+        &["q", "n", "{}"],
+        Some(&format!("redis://producer:wrong@127.0.0.1:{port}")),
+    );
+
+    assert!(allowed.status.success(), "{}", stderr_line(&allowed));
+    assert_eq!(
+        other_queue.status.code(),
+        Some(1),
+        "keys outside ~bull:q:* are refused: {}",
+        stderr_line(&other_queue)
+    );
+    assert_eq!(wrong.status.code(), Some(1), "{}", stderr_line(&wrong));
+    assert!(
+        stderr_line(&wrong).contains("cannot connect to redis"),
+        "{}",
+        stderr_line(&wrong)
+    );
+    assert!(
+        !stderr_line(&wrong).contains("wrong"),
+        "the password is never printed"
+    );
+    // Redis logs failed logins in ACL LOG, one entry per client with a count.
+    let log: Vec<std::collections::HashMap<String, redis::Value>> = redis::cmd("ACL")
+        .arg("LOG")
+        .query(&mut redis.connection(0))
+        .unwrap();
+    let denied: i64 = log
+        .iter()
+        .filter(|entry| entry.get("reason") == Some(&redis::Value::BulkString(b"auth".to_vec())))
+        .filter_map(|entry| match entry.get("count") {
+            Some(redis::Value::Int(count)) => Some(*count),
+            _ => None,
+        })
+        .sum();
+    assert!(
+        (1..=3).contains(&denied),
+        "no retry storm: {denied} failed logins"
+    );
+}

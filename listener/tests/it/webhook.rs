@@ -260,3 +260,28 @@ async fn a_rust_worker_processes_the_events_too() {
     );
     listener.stop().await;
 }
+
+#[tokio::test]
+async fn two_listeners_given_the_same_events_make_one_job_per_event() {
+    let redis = RedisServer::start();
+    let (spool_a, spool_b) = (TempDir::new("replica-a"), TempDir::new("replica-b"));
+    let a = start(&redis, &spool_a).await;
+    let b = start(&redis, &spool_b).await;
+
+    for n in 30..40 {
+        let body = event(n);
+        let (first, second) = (
+            post_signed(a.addr, &body).await.unwrap(),
+            post_signed(b.addr, &body).await.unwrap(),
+        );
+        assert_eq!((first.status, second.status), (200, 200));
+        assert_eq!(first.json()["jobId"], second.json()["jobId"]);
+    }
+
+    let queue = Queue::connect(&redis.url(), "sellsy-webhooks")
+        .await
+        .unwrap();
+    assert_eq!(queue.get_job_counts().await.unwrap().waiting, 10);
+    a.stop().await;
+    b.stop().await;
+}
