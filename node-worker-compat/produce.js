@@ -3,10 +3,11 @@
 // Producer driven by the Rust tests: runs a list of Queue operations with real
 // Node BullMQ and reports the resulting job ids.
 //
-// stdin:  {"redisUrl","major","prefix","queue","steps":[{"op":"add"|"addBulk"|"pause"|"resume"|"sleep",...}]}
+// stdin:  {"redisUrl","major","prefix","queue","cluster"?,"steps":[{"op":"add"|"addBulk"|"pause"|"resume"|"sleep",...}]}
+//         ("cluster": true: redisUrl is a node of a Redis Cluster)
 // stdout: one JSON line, an array with one entry per step.
 
-const { load, connectionFromUrl, readStdinJson, printAndExit, fail } = require('./lib/bullmq');
+const { load, connectionFor, readStdinJson, printAndExit, fail } = require('./lib/bullmq');
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -46,7 +47,7 @@ async function main() {
   const input = await readStdinJson();
   const { Queue } = load(input.major);
   const queue = new Queue(input.queue, {
-    connection: connectionFromUrl(input.redisUrl),
+    connection: connectionFor(input.redisUrl, input.cluster),
     prefix: input.prefix,
   });
   // Without a listener, a connection error would crash the process as an

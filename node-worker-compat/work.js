@@ -9,7 +9,7 @@
 // A job whose data has "sleepMs" sleeps that long first; "fail": true throws.
 // stdout: {"processed":[{id,name,attemptsMade}],"completed":[ids],"failed":[ids]}
 
-const { load, connectionFromUrl, readStdinJson, printAndExit, fail } = require('./lib/bullmq');
+const { load, connectionFor, readStdinJson, printAndExit, fail } = require('./lib/bullmq');
 
 async function main() {
   const input = await readStdinJson();
@@ -34,7 +34,7 @@ async function main() {
   };
 
   const worker = new Worker(input.queue, processor, {
-    connection: connectionFromUrl(input.redisUrl),
+    connection: connectionFor(input.redisUrl, input.cluster),
     prefix: input.prefix,
     concurrency: input.concurrency || 1,
     // Short blocking-pop timeout so close() does not wait out a long block.
@@ -63,7 +63,7 @@ async function main() {
   if (input.untilTotal !== undefined) {
     // Shared queue: finish when every job is done, whichever worker ran it.
     const { Queue } = load(input.major);
-    const queue = new Queue(input.queue, { connection: connectionFromUrl(input.redisUrl), prefix: input.prefix });
+    const queue = new Queue(input.queue, { connection: connectionFor(input.redisUrl, input.cluster), prefix: input.prefix });
     const poll = setInterval(async () => {
       const counts = await queue.getJobCounts('completed', 'failed');
       if (!done && counts.completed + counts.failed >= input.untilTotal) {

@@ -53,6 +53,20 @@ function connectionFromUrl(url) {
   return opts;
 }
 
+/**
+ * The `connection` for a Queue or Worker: ioredis options for one server, or, when
+ * `cluster` is true, an ioredis Cluster seeded with that node (BullMQ 6 uses the
+ * top-level ioredis, so the instance is one it recognises).
+ */
+function connectionFor(url, cluster) {
+  const options = connectionFromUrl(url);
+  if (!cluster) return options;
+  const { Cluster } = require('ioredis');
+  const { host, port, ...redisOptions } = options;
+  delete redisOptions.db;
+  return new Cluster([{ host, port }], { redisOptions });
+}
+
 /** Reads all of stdin and parses it as one JSON document. */
 async function readStdinJson() {
   const chunks = [];
@@ -71,4 +85,4 @@ function fail(err) {
   process.exit(1);
 }
 
-module.exports = { load, version, connectionFromUrl, readStdinJson, printAndExit, fail };
+module.exports = { load, version, connectionFromUrl, connectionFor, readStdinJson, printAndExit, fail };

@@ -25,7 +25,7 @@ async fn compare(major: BullmqMajor, steps: Vec<Value>) {
     assert_same_keyspace(&rust, &node, major);
 }
 
-fn assert_same_keyspace(
+pub(crate) fn assert_same_keyspace(
     rust: &BTreeMap<String, String>,
     node: &BTreeMap<String, String>,
     major: BullmqMajor,
@@ -53,14 +53,14 @@ fn assert_same_keyspace(
     assert!(!node.is_empty(), "the scenario wrote nothing");
 }
 
-fn standard() -> Vec<Value> {
+pub(crate) fn standard() -> Vec<Value> {
     vec![
         add("std", json!({"a": 1, "b": "x"}), json!({})),
         add("std", json!({"a": 2}), json!({})),
     ]
 }
 
-fn lifo() -> Vec<Value> {
+pub(crate) fn lifo() -> Vec<Value> {
     vec![
         add("first", json!({}), json!({})),
         add("urgent", json!({}), json!({"lifo": true})),
@@ -68,7 +68,7 @@ fn lifo() -> Vec<Value> {
     ]
 }
 
-fn delayed() -> Vec<Value> {
+pub(crate) fn delayed() -> Vec<Value> {
     vec![
         add("later", json!({"n": 1}), json!({"delay": 60000})),
         add("sooner", json!({"n": 2}), json!({"delay": 5000})),
@@ -84,7 +84,7 @@ fn same_due_time_keeps_insertion_order() -> Vec<Value> {
     ]
 }
 
-fn prioritized() -> Vec<Value> {
+pub(crate) fn prioritized() -> Vec<Value> {
     vec![
         add("p5", json!({}), json!({"priority": 5})),
         add("p1", json!({}), json!({"priority": 1})),
@@ -93,7 +93,7 @@ fn prioritized() -> Vec<Value> {
     ]
 }
 
-fn priority_with_delay() -> Vec<Value> {
+pub(crate) fn priority_with_delay() -> Vec<Value> {
     vec![add(
         "both",
         json!({}),
@@ -116,7 +116,7 @@ fn custom_id() -> Vec<Value> {
     ]
 }
 
-fn duplicate_custom_id_keeps_the_first_job() -> Vec<Value> {
+pub(crate) fn duplicate_custom_id_keeps_the_first_job() -> Vec<Value> {
     vec![
         add("order", json!({"v": 1}), json!({"jobId": "order-7"})),
         add(
@@ -182,7 +182,7 @@ fn parent_failure_flags() -> Vec<Value> {
     ]
 }
 
-fn every_option_at_once() -> Vec<Value> {
+pub(crate) fn every_option_at_once() -> Vec<Value> {
     vec![add(
         "all",
         json!({"k": "v"}),
@@ -204,7 +204,7 @@ fn dedup_simple() -> Vec<Value> {
     ]
 }
 
-fn dedup_with_ttl() -> Vec<Value> {
+pub(crate) fn dedup_with_ttl() -> Vec<Value> {
     let opts = json!({"deduplication": {"id": "d1", "ttl": 60000}});
     vec![add("a", json!({}), opts.clone()), add("a", json!({}), opts)]
 }
@@ -241,7 +241,7 @@ fn dedup_replace_of_a_waiting_job_keeps_it() -> Vec<Value> {
     ]
 }
 
-fn dedup_keep_last_if_active() -> Vec<Value> {
+pub(crate) fn dedup_keep_last_if_active() -> Vec<Value> {
     let opts = json!({"deduplication": {"id": "d1", "keepLastIfActive": true}});
     vec![
         add("a", json!({"v": 1}), opts.clone()),
@@ -281,7 +281,7 @@ fn maxed_queue_writes_no_marker() -> Vec<Value> {
     ]
 }
 
-fn unicode_and_large_data() -> Vec<Value> {
+pub(crate) fn unicode_and_large_data() -> Vec<Value> {
     vec![
         add(
             "unicode",
@@ -319,7 +319,7 @@ fn odd_names() -> Vec<Value> {
     ]
 }
 
-fn bulk_add() -> Vec<Value> {
+pub(crate) fn bulk_add() -> Vec<Value> {
     let jobs: Vec<Value> = (0..60)
         .map(|i| {
             let opts = match i % 6 {
