@@ -5,8 +5,12 @@
 use std::time::Duration;
 
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use std::sync::Arc;
+
+use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, Pipeline, RedisFuture, Value};
+use tokio::sync::OnceCell;
 
 use crate::{Error, Result};
 
@@ -75,7 +79,24 @@ pub(crate) enum Connection {
     /// One server (or a replica set's primary).
     Single(ConnectionManager),
     /// A Redis Cluster; every key of a queue must share a slot (hash-tagged prefix).
-    Cluster(ClusterConnection),
+    Cluster(Arc<LazyCluster>),
+}
+
+/// A cluster connection made on first use, so that a queue can be opened while the
+/// cluster is down (as `ConnectionManager::new_lazy_with_config` allows for one server).
+pub(crate) struct LazyCluster {
+    client: ClusterClient,
+    address: String,
+    connection: OnceCell<ClusterConnection>,
+}
+
+impl LazyCluster {
+    async fn connection(&self) -> redis::RedisResult<ClusterConnection> {
+        self.connection
+            .get_or_try_init(|| self.client.get_async_connection())
+            .await
+            .cloned()
+    }
 }
 
 impl From<ConnectionManager> for Connection {
@@ -88,7 +109,9 @@ impl ConnectionLike for Connection {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         match self {
             Self::Single(conn) => conn.req_packed_command(cmd),
-            Self::Cluster(conn) => conn.req_packed_command(cmd),
+            Self::Cluster(lazy) => {
+                Box::pin(async move { lazy.connection().await?.req_packed_command(cmd).await })
+            }
         }
     }
 
@@ -100,56 +123,60 @@ impl ConnectionLike for Connection {
     ) -> RedisFuture<'a, Vec<Value>> {
         match self {
             Self::Single(conn) => conn.req_packed_commands(pipeline, offset, count),
-            Self::Cluster(conn) => conn.req_packed_commands(pipeline, offset, count),
+            Self::Cluster(lazy) => Box::pin(async move {
+                lazy.connection()
+                    .await?
+                    .req_packed_commands(pipeline, offset, count)
+                    .await
+            }),
         }
     }
 
     fn get_db(&self) -> i64 {
-        match self {
-            Self::Single(conn) => conn.get_db(),
-            Self::Cluster(conn) => conn.get_db(),
-        }
+        0
     }
 }
 
-/// Connects to the Redis Cluster that `url` (any of its nodes) belongs to.
+/// A cluster client for `url` (any node), connecting on first use.
 ///
 /// # Errors
-/// [`Error::InvalidUrl`] for a URL the redis crate refuses, [`Error::Connect`] when the
-/// cluster cannot be reached.
-pub(crate) async fn connect_cluster(
-    url: &str,
-    settings: ConnectionSettings,
-) -> Result<ClusterConnection> {
+/// [`Error::InvalidUrl`] for a URL the redis crate refuses.
+pub(crate) fn cluster_lazy(url: &str, settings: ConnectionSettings) -> Result<Connection> {
     let (_, address) = open_client(url)?;
-    let mut builder = redis::cluster::ClusterClient::builder(vec![url])
-        .connection_timeout(settings.connect_timeout);
+    let mut builder =
+        ClusterClient::builder(vec![url]).connection_timeout(settings.connect_timeout);
     if let Some(timeout) = settings.response_timeout {
         builder = builder.response_timeout(timeout);
     }
     let client = builder
         .build()
         .map_err(|err| Error::InvalidUrl(err.to_string()))?;
-    client
-        .get_async_connection()
-        .await
-        .map_err(|source| Error::Connect { address, source })
+    Ok(Connection::Cluster(Arc::new(LazyCluster {
+        client,
+        address,
+        connection: OnceCell::new(),
+    })))
 }
 
-/// Opens a connection to one server or, with `cluster`, to the cluster `url` belongs to.
+/// Opens a connection to one server or, with `cluster`, to the cluster `url` belongs to,
+/// and checks that it answers.
 ///
 /// # Errors
-/// As [`connect`] and [`connect_cluster`].
+/// [`Error::InvalidUrl`], or [`Error::Connect`] when Redis cannot be reached.
 pub(crate) async fn open(
     url: &str,
     settings: ConnectionSettings,
     cluster: bool,
 ) -> Result<Connection> {
-    if cluster {
-        connect_cluster(url, settings)
-            .await
-            .map(Connection::Cluster)
-    } else {
-        connect(url, settings).await.map(Connection::Single)
+    if !cluster {
+        return connect(url, settings).await.map(Connection::Single);
     }
+    let connection = cluster_lazy(url, settings)?;
+    if let Connection::Cluster(lazy) = &connection {
+        lazy.connection().await.map_err(|source| Error::Connect {
+            address: lazy.address.clone(),
+            source,
+        })?;
+    }
+    Ok(connection)
 }

@@ -27,6 +27,10 @@ pub struct Config {
     )]
     pub redis_url: String,
 
+    /// The Redis URL is a node of a Redis Cluster (the prefix then needs a hash tag such as {sellsy}).
+    #[arg(long, env = "REDIS_CLUSTER")]
+    pub redis_cluster: bool,
+
     /// BullMQ queue the events are added to.
     #[arg(long = "queue", env = "QUEUE_NAME", default_value = "sellsy-webhooks")]
     pub queue: String,

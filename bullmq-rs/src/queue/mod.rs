@@ -191,8 +191,13 @@ impl QueueBuilder {
     /// [`crate::Error::InvalidQueue`] for a bad name or prefix, [`crate::Error::InvalidUrl`].
     pub fn connect_lazy(self, url: &str) -> Result<Queue> {
         let keys = QueueKeys::new(&self.prefix, &self.name)?;
-        let conn = connection::connect_lazy(url, self.settings)?;
-        Ok(self.into_queue(conn.into(), keys))
+        let conn = if self.cluster {
+            keys.check_cluster_slot()?;
+            connection::cluster_lazy(url, self.settings)?
+        } else {
+            connection::connect_lazy(url, self.settings)?.into()
+        };
+        Ok(self.into_queue(conn, keys))
     }
 
     /// Uses an existing connection instead of opening one, and writes the queue's meta.

@@ -90,3 +90,15 @@ async fn sigterm_finishes_and_exits_cleanly_keeping_the_spool() {
     assert!(status.success(), "{status:?}");
     assert!(spool.0.join("spool.redb").exists());
 }
+
+#[test]
+fn a_cluster_without_hash_tagged_prefix_stops_start_up_with_advice() {
+    let output = listener()
+        .args(["--redis-cluster", "--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("use a prefix such as {sellsy}"), "{stderr}");
+}

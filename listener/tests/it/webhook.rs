@@ -285,3 +285,41 @@ async fn two_listeners_given_the_same_events_make_one_job_per_event() {
     a.stop().await;
     b.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_redis_cluster_events_become_jobs() {
+    let cluster = testkit::RedisCluster::start(3);
+    let spool = TempDir::new("cluster");
+    let listener = InProcess::start(&[
+        "--redis-url",
+        &cluster.url(),
+        "--redis-cluster",
+        "--prefix",
+        "{sellsy}",
+        "--secret",
+        crate::support::SECRET,
+        "--spool-dir",
+        spool.0.to_str().unwrap(),
+    ])
+    .await;
+
+    let response = post_signed(listener.addr, &event(50)).await.unwrap();
+
+    assert_eq!(
+        (response.status, response.json()["status"].as_str()),
+        (200, Some("queued"))
+    );
+    let queue = Queue::builder("sellsy-webhooks")
+        .prefix("{sellsy}")
+        .cluster()
+        .connect(&cluster.url())
+        .await
+        .unwrap();
+    let job = queue
+        .get_job(&response.json()["jobId"].as_str().unwrap().into())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(job.name, "event");
+    listener.stop().await;
+}
