@@ -53,6 +53,14 @@ impl Watcher {
     }
 }
 
+impl Drop for Watcher {
+    /// A test that fails before `finish` must not leave the script running.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 fn spawn_with(script: &str, input: &Value, stdout: Stdio, stderr: Stdio) -> std::process::Child {
     let dir = compat_dir();
     assert!(
