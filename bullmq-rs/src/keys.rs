@@ -95,6 +95,15 @@ impl QueueKeys {
         &self.base
     }
 
+    /// [`QueueKeys::new`], and on a cluster also [`QueueKeys::check_cluster_slot`].
+    pub(crate) fn for_connection(prefix: &str, name: &str, cluster: bool) -> Result<Self> {
+        let keys = Self::new(prefix, name)?;
+        if cluster {
+            keys.check_cluster_slot()?;
+        }
+        Ok(keys)
+    }
+
     /// Redis Cluster needs every key of a queue in one slot, which BullMQ's multi-key
     /// scripts rely on: the key base must hold a hash tag (`{sellsy}:webhooks:` or
     /// `bull:{webhooks}:`), since Redis hashes only the first `{...}` of a key.

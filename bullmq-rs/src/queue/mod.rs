@@ -94,6 +94,11 @@ impl Queue {
         self.conn.clone()
     }
 
+    async fn with_meta(self) -> Result<Self> {
+        self.write_meta().await?;
+        Ok(self)
+    }
+
     /// Writes the queue's `meta` as a Node `Queue` does on creation: `opts.maxLenEvents`
     /// and `version`. [`QueueBuilder::connect`] does it; after
     /// [`QueueBuilder::connect_lazy`], call it once Redis is reachable.
@@ -173,14 +178,9 @@ impl QueueBuilder {
     /// [`crate::Error::InvalidQueue`] for a bad name or prefix, [`crate::Error::InvalidUrl`],
     /// [`crate::Error::Connect`] when Redis cannot be reached.
     pub async fn connect(self, url: &str) -> Result<Queue> {
-        let keys = QueueKeys::new(&self.prefix, &self.name)?;
-        if self.cluster {
-            keys.check_cluster_slot()?;
-        }
+        let keys = QueueKeys::for_connection(&self.prefix, &self.name, self.cluster)?;
         let conn = connection::open(url, self.settings, self.cluster).await?;
-        let queue = self.into_queue(conn, keys);
-        queue.write_meta().await?;
-        Ok(queue)
+        self.into_queue(conn, keys).with_meta().await
     }
 
     /// Opens the queue without contacting Redis: the connection is made on first use and
@@ -190,9 +190,8 @@ impl QueueBuilder {
     /// # Errors
     /// [`crate::Error::InvalidQueue`] for a bad name or prefix, [`crate::Error::InvalidUrl`].
     pub fn connect_lazy(self, url: &str) -> Result<Queue> {
-        let keys = QueueKeys::new(&self.prefix, &self.name)?;
+        let keys = QueueKeys::for_connection(&self.prefix, &self.name, self.cluster)?;
         let conn = if self.cluster {
-            keys.check_cluster_slot()?;
             connection::cluster_lazy(url, self.settings)?
         } else {
             connection::connect_lazy(url, self.settings)?.into()
@@ -207,9 +206,7 @@ impl QueueBuilder {
     /// when writing the queue's meta fails.
     pub async fn build(self, conn: ConnectionManager) -> Result<Queue> {
         let keys = QueueKeys::new(&self.prefix, &self.name)?;
-        let queue = self.into_queue(conn.into(), keys);
-        queue.write_meta().await?;
-        Ok(queue)
+        self.into_queue(conn.into(), keys).with_meta().await
     }
 
     fn into_queue(self, conn: Connection, keys: QueueKeys) -> Queue {

@@ -166,10 +166,7 @@ impl WorkerBuilder {
         H: Fn(ActiveJob) -> F + Send + Sync + 'static,
         F: Future<Output = std::result::Result<Value, JobError>> + Send + 'static,
     {
-        let keys = QueueKeys::new(&self.prefix, &self.name)?;
-        if self.cluster {
-            keys.check_cluster_slot()?;
-        }
+        let keys = QueueKeys::for_connection(&self.prefix, &self.name, self.cluster)?;
         let conn = connection::open(url, ConnectionSettings::default(), self.cluster).await?;
         // Waiting for the marker blocks its connection: it gets one of its own, with no
         // reply timeout (the wait is bounded by its own timeout).
