@@ -1,5 +1,5 @@
 //! Run with: cargo run --example enqueue -- [--redis-url URL] [--prefix PREFIX]
-//!           [--bullmq-major 5|6] [--cluster] QUEUE NAME DATA_JSON [OPTS_JSON]
+//!           [--bullmq-major 5|6] [--cluster | --sentinel MASTER] QUEUE NAME DATA_JSON [OPTS_JSON]
 //!
 //! Adds one job and prints its id alone on stdout. OPTS_JSON uses BullMQ's option names
 //! (`{"delay": 5000, "attempts": 3}`). Exit codes: 0 added, 2 bad arguments, JSON or
@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use bullmq_rs::{JobOptions, NewJob, Queue};
 use examples::{Args, EXIT_USAGE, exit_code};
 
-const USAGE: &str = "usage: enqueue [--redis-url URL] [--prefix PREFIX] [--bullmq-major 5|6] [--cluster] QUEUE NAME DATA_JSON [OPTS_JSON]";
+const USAGE: &str = "usage: enqueue [--redis-url URL] [--prefix PREFIX] [--bullmq-major 5|6] [--cluster | --sentinel MASTER] QUEUE NAME DATA_JSON [OPTS_JSON]";
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
@@ -50,13 +50,10 @@ async fn run() -> Result<String, (i32, String)> {
         .map_err(|err| usage(err.to_string()))?;
 
     let failed = |err: bullmq_rs::Error| (exit_code(&err), err.to_string());
-    let mut builder = Queue::builder(queue_name)
+    let queue = Queue::builder(queue_name)
         .prefix(&connection.prefix)
-        .major(connection.major);
-    if connection.cluster {
-        builder = builder.cluster();
-    }
-    let queue = builder
+        .major(connection.major)
+        .topology(connection.topology.clone())
         .connect(&connection.redis_url)
         .await
         .map_err(failed)?;

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use bullmq_rs::BullmqMajor;
+use bullmq_rs::{BullmqMajor, Topology};
 
 /// Exit code for a failure at run time (e.g. Redis unreachable).
 pub const EXIT_FAILURE: i32 = 1;
@@ -20,8 +20,9 @@ pub struct Connection {
     pub prefix: String,
     /// `--bullmq-major`, default 6.
     pub major: BullmqMajor,
-    /// `--cluster`: the URL is any node of a Redis Cluster.
-    pub cluster: bool,
+    /// `--cluster` (the URL is any node of a Redis Cluster) or `--sentinel MASTER` (the
+    /// URL is a sentinel, or several comma-separated); by default one server.
+    pub topology: Topology,
 }
 
 /// The command line split into common flags, other flags and positional arguments.
@@ -76,7 +77,7 @@ impl Args {
                     (flag.to_owned(), value)
                 }
             };
-            if !["redis-url", "prefix", "bullmq-major"].contains(&name.as_str())
+            if !["redis-url", "prefix", "bullmq-major", "sentinel"].contains(&name.as_str())
                 && !extra_flags.contains(&name.as_str())
             {
                 return Err(UsageError(format!("unknown flag --{name}")));
@@ -88,6 +89,16 @@ impl Args {
                 .parse()
                 .map_err(|err| UsageError(format!("--bullmq-major: {err}")))?,
             None => BullmqMajor::V6,
+        };
+        let topology = match (flags.get("sentinel"), cluster) {
+            (Some(_), true) => {
+                return Err(UsageError(
+                    "--cluster and --sentinel exclude each other".to_owned(),
+                ));
+            }
+            (Some(master), false) => Topology::sentinel(master),
+            (None, true) => Topology::Cluster,
+            (None, false) => Topology::Single,
         };
         let connection = Connection {
             redis_url: flags
@@ -104,7 +115,7 @@ impl Args {
                 .cloned()
                 .unwrap_or_else(|| bullmq_rs::DEFAULT_PREFIX.to_owned()),
             major,
-            cluster,
+            topology,
         };
         Ok(Self {
             connection,
@@ -164,13 +175,22 @@ mod tests {
     #[test]
     fn flags_and_positionals_mix() {
         let args = parse("--prefix {p} q --bullmq-major=5 --cluster name --concurrency 4").unwrap();
-        assert!(args.connection.cluster);
+        assert_eq!(args.connection.topology, Topology::Cluster);
         assert_eq!(args.positional, ["q", "name"]);
         assert_eq!(
             (args.connection.prefix.as_str(), args.connection.major),
             ("{p}", BullmqMajor::V5)
         );
         assert_eq!(args.flag("concurrency"), Some("4"));
+    }
+
+    #[test]
+    fn sentinel_names_the_master_and_excludes_cluster() {
+        let args = parse("--sentinel mymaster q").unwrap();
+        assert_eq!(args.connection.topology, Topology::sentinel("mymaster"));
+        assert_eq!(args.positional, ["q"]);
+        let err = parse("--cluster --sentinel=m q").unwrap_err();
+        assert!(err.0.contains("exclude"), "{err}");
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Run with: cargo run --example worker -- [--redis-url URL] [--prefix PREFIX]
-//!           [--bullmq-major 5|6] [--cluster] [--concurrency N] [--lock-duration-ms MS]
+//!           [--bullmq-major 5|6] [--cluster | --sentinel MASTER] [--concurrency N] [--lock-duration-ms MS]
 //!           [--stalled-interval-ms MS] QUEUE
 //!
 //! A generic worker, until SIGINT or SIGTERM: prints one line per job, returns the job's
@@ -14,7 +14,7 @@ use bullmq_rs::{ActiveJob, JobError, Worker};
 use examples::{Args, EXIT_USAGE, exit_code, shutdown_signal};
 use serde_json::Value;
 
-const USAGE: &str = "usage: worker [--redis-url URL] [--prefix PREFIX] [--bullmq-major 5|6] [--cluster] [--concurrency N] QUEUE";
+const USAGE: &str = "usage: worker [--redis-url URL] [--prefix PREFIX] [--bullmq-major 5|6] [--cluster | --sentinel MASTER] [--concurrency N] QUEUE";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -49,10 +49,8 @@ async fn run() -> Result<(), (i32, String)> {
         .prefix(&connection.prefix)
         .major(connection.major)
         .concurrency(number("concurrency")?.unwrap_or(1) as usize)
-        .on_error(|err| eprintln!("worker error: {err}"));
-    if connection.cluster {
-        builder = builder.cluster();
-    }
+        .on_error(|err| eprintln!("worker error: {err}"))
+        .topology(connection.topology.clone());
     if let Some(ms) = number("lock-duration-ms")? {
         builder = builder.lock_duration(Duration::from_millis(ms));
     }

@@ -1,5 +1,6 @@
 //! Every Redis key of one queue, built once.
 
+use crate::connection::Topology;
 use crate::job::JobId;
 use crate::{Error, Result};
 
@@ -96,9 +97,9 @@ impl QueueKeys {
     }
 
     /// [`QueueKeys::new`], and on a cluster also [`QueueKeys::check_cluster_slot`].
-    pub(crate) fn for_connection(prefix: &str, name: &str, cluster: bool) -> Result<Self> {
+    pub(crate) fn for_connection(prefix: &str, name: &str, topology: &Topology) -> Result<Self> {
         let keys = Self::new(prefix, name)?;
-        if cluster {
+        if topology.is_cluster() {
             keys.check_cluster_slot()?;
         }
         Ok(keys)

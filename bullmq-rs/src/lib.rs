@@ -13,6 +13,7 @@ mod queue;
 mod scripts;
 mod worker;
 
+pub use connection::Topology;
 pub use error::{Error, Result, ScriptError};
 pub use job::{Job, JobCounts, JobId, JobState};
 pub use keys::QueueKeys;

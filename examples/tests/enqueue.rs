@@ -177,6 +177,54 @@ async fn adds_to_a_redis_cluster_with_cluster() {
     assert!(stderr_line(&refused).contains("use a prefix such as {sellsy}"));
 }
 
+#[tokio::test]
+async fn adds_over_tls_as_an_acl_user_and_a_wrong_password_is_one_line() {
+    let (redis, tls_port, ca) = RedisServer::with_tls();
+    let () = redis::cmd("ACL")
+        .arg(&[
+            "SETUSER",
+            "producer",
+            "on",
+            ">s3cret",
+            "~bull:q:*",
+            "+@all",
+            "-@dangerous",
+        ])
+        .query(&mut redis.connection(0))
+        .unwrap();
+    let run = |password: &str, queue: &str| {
+        std::process::Command::new(testkit::example_binary("enqueue"))
+            .args(["q", "n", "{}"].map(|arg| if arg == "q" { queue } else { arg }))
+            .env(
+                "REDIS_URL",
+                format!("rediss://producer:{password}@localhost:{tls_port}"),
+            )
+            .env("SSL_CERT_FILE", &ca)
+            .output()
+            .unwrap()
+    };
+
+    let allowed = run("s3cret", "q");
+    let other_queue = run("s3cret", "other");
+    let wrong = run("wrong", "q");
+
+    assert!(allowed.status.success(), "{}", stderr_line(&allowed));
+    assert_eq!(String::from_utf8_lossy(&allowed.stdout), "1\n");
+    assert_eq!(
+        other_queue.status.code(),
+        Some(1),
+        "{}",
+        stderr_line(&other_queue)
+    );
+    let refused = stderr_line(&wrong);
+    assert_eq!(wrong.status.code(), Some(1), "{refused}");
+    assert_eq!(refused.lines().count(), 1, "{refused}");
+    assert!(refused.contains("cannot connect to redis"), "{refused}");
+    assert!(!refused.contains("wrong"), "the password is never printed");
+    let queue = Queue::connect(&redis.url(), "q").await.unwrap();
+    assert!(queue.get_job(&"1".into()).await.unwrap().is_some());
+}
+
 #[test]
 fn an_acl_user_limited_to_the_queue_keys_can_add_and_a_wrong_password_fails_fast() {
     let redis = RedisServer::start();

@@ -101,3 +101,47 @@ fn a_worker_killed_mid_job_is_recovered_by_a_node_worker() {
         (JobState::Completed, 1, 2)
     );
 }
+
+#[test]
+fn with_sentinel_enqueue_and_worker_reach_the_primary_the_sentinels_name() {
+    let set = testkit::SentinelSet::start(&[]);
+    let sentinel = ["--sentinel", testkit::MASTER_NAME];
+    let added = Command::new(testkit::example_binary("enqueue"))
+        .args(sentinel)
+        .args(["q", "via-sentinel", r#"{"n":7}"#])
+        .env("REDIS_URL", set.sentinel_urls())
+        .output()
+        .expect("the enqueue example is built by cargo test");
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&added.stdout), "1\n");
+
+    let mut worker = Command::new(testkit::example_binary("worker"))
+        .args(sentinel)
+        .arg("q")
+        .env("REDIS_URL", set.sentinel_urls())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the worker example is built by cargo test");
+    let mut lines = BufReader::new(worker.stdout.take().unwrap()).lines();
+    let seen: Vec<String> = (0..2).map(|_| lines.next().unwrap().unwrap()).collect();
+    let _ = worker.kill();
+    let _ = worker.wait();
+
+    assert_eq!(
+        seen,
+        [
+            "worker ready on queue q",
+            "job 1 via-sentinel attempt 1 -> completed"
+        ]
+    );
+    let on_primary: bool = redis::cmd("EXISTS")
+        .arg("bull:q:1")
+        .query(&mut set.server(0).connection(0))
+        .unwrap();
+    assert!(on_primary);
+}

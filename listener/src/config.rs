@@ -31,6 +31,15 @@ pub struct Config {
     #[arg(long, env = "REDIS_CLUSTER")]
     pub redis_cluster: bool,
 
+    /// The Redis URL is a sentinel (several: comma-separated) and this is the name it monitors the primary under; after a failover, events go to the new primary.
+    #[arg(
+        long,
+        env = "REDIS_SENTINEL_MASTER",
+        value_name = "MASTER",
+        conflicts_with = "redis_cluster"
+    )]
+    pub redis_sentinel_master: Option<String>,
+
     /// BullMQ queue the events are added to.
     #[arg(long = "queue", env = "QUEUE_NAME", default_value = "sellsy-webhooks")]
     pub queue: String,
@@ -134,6 +143,15 @@ pub enum LogFormat {
 }
 
 impl Config {
+    /// How the Redis of `--redis-url` is deployed.
+    pub fn topology(&self) -> bullmq_rs::Topology {
+        match (&self.redis_sentinel_master, self.redis_cluster) {
+            (Some(master), _) => bullmq_rs::Topology::sentinel(master),
+            (None, true) => bullmq_rs::Topology::Cluster,
+            (None, false) => bullmq_rs::Topology::Single,
+        }
+    }
+
     /// All active signing keys: `--secret` plus the lines of `--secret-file`.
     ///
     /// # Errors

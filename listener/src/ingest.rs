@@ -117,21 +117,18 @@ impl Durability {
         jobs: &[NewJob],
         limit: Duration,
     ) -> Result<Vec<JobId>, NotStored> {
-        let started = Instant::now();
         let stored = async {
-            let ids = queue.add_bulk(jobs).await.map_err(NotStored::Refused)?;
-            if self.min_replicas > 0 {
-                // WAIT gets what is left of the limit, and answers when it is up.
-                let left = limit
-                    .saturating_sub(started.elapsed())
-                    .max(Duration::from_millis(1));
-                let acked = queue
-                    .wait_for_replicas(self.min_replicas, left)
-                    .await
-                    .map_err(NotStored::Refused)?;
-                if acked < self.min_replicas {
-                    return Err(NotStored::TooFewReplicas(acked));
-                }
+            if self.min_replicas == 0 {
+                return queue.add_bulk(jobs).await.map_err(NotStored::Refused);
+            }
+            // WAIT answers when the limit is up at the latest; the timeout below covers
+            // the add itself.
+            let (ids, acked) = queue
+                .add_bulk_replicated(jobs, self.min_replicas, limit)
+                .await
+                .map_err(NotStored::Refused)?;
+            if acked < self.min_replicas {
+                return Err(NotStored::TooFewReplicas(acked));
             }
             Ok(ids)
         };

@@ -90,13 +90,6 @@ impl Parts {
                 "NO SIGNING KEY CONFIGURED: webhook signatures are NOT checked; set SELLSY_WEBHOOK_SECRET"
             );
         }
-        if config.redis_cluster && config.min_replicas_acks > 0 {
-            // WAIT counts the replicas of the node it reaches; on a cluster that is not
-            // the node that holds the queue.
-            return Err(Error::Config(
-                "--min-replicas-acks is not supported with --redis-cluster yet".to_owned(),
-            ));
-        }
         NewJob::from_json(
             &config.job_name,
             "{}".to_owned(),
@@ -165,13 +158,8 @@ fn start_http(
 }
 
 fn open_queue(config: &Config, name: &str) -> Result<Queue, Error> {
-    let builder = Queue::builder(name);
-    let builder = if config.redis_cluster {
-        builder.cluster()
-    } else {
-        builder
-    };
-    builder
+    Queue::builder(name)
+        .topology(config.topology())
         .prefix(&config.prefix)
         .major(config.bullmq_major)
         .connect_timeout(config.redis_deadline.max(Duration::from_millis(500)))

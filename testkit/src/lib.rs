@@ -5,12 +5,14 @@ mod cluster;
 mod dump;
 pub mod node;
 mod redis_server;
+mod sentinel;
 
 use std::time::{Duration, Instant};
 
 pub use cluster::RedisCluster;
 pub use dump::{dump_keyspace, mask_timestamps};
 pub use redis_server::RedisServer;
+pub use sentinel::{MASTER_NAME, SentinelSet};
 
 /// The path of an example binary of the package whose test calls this: cargo builds
 /// examples next to the test binaries' `deps` directory.

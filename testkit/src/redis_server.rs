@@ -14,6 +14,8 @@ pub struct RedisServer {
     port: u16,
     dir: PathBuf,
     extra_args: Vec<String>,
+    /// A config file read before the arguments (sentinels need one they can rewrite).
+    config_file: Option<PathBuf>,
     child: Option<Child>,
 }
 
@@ -53,12 +55,29 @@ impl RedisServer {
 
     /// Starts a server with extra `redis-server` arguments.
     pub fn start_with(extra: &[&str]) -> Self {
+        Self::start_configured(None, extra)
+    }
+
+    /// Starts a Redis Sentinel (`redis-server --sentinel`) whose config file holds
+    /// `config` (`sentinel monitor ...` lines); the port and dir are set here.
+    pub fn start_sentinel(config: &str) -> Self {
+        Self::start_configured(Some(config), &["--sentinel"])
+    }
+
+    fn start_configured(config: Option<&str>, extra: &[&str]) -> Self {
         let mut last_log = String::new();
         for _ in 0..5 {
+            let dir = temp_dir();
+            let config_file = config.map(|text| {
+                let path = dir.join("redis.conf");
+                fs::write(&path, text).expect("the temp dir must be writable");
+                path
+            });
             let mut server = Self {
                 port: free_port(),
-                dir: temp_dir(),
+                dir,
                 extra_args: extra.iter().map(|s| (*s).to_owned()).collect(),
+                config_file,
                 child: None,
             };
             match server.spawn() {
@@ -134,6 +153,9 @@ impl RedisServer {
     fn spawn(&mut self) -> Result<(), String> {
         let log_path = self.dir.join("redis.log");
         let mut command = Command::new("redis-server");
+        if let Some(config) = &self.config_file {
+            command.arg(config);
+        }
         command
             .args([
                 "--port",

@@ -9,7 +9,9 @@ use crate::job::JobId;
 use crate::layout::BullmqMajor;
 use crate::options::JobOptions;
 use crate::options::validate::validate;
-use crate::scripts::{JobArgs, SCRIPTS};
+use crate::scripts::{JobArgs, ReplicaWait, SCRIPTS};
+
+use std::time::Duration;
 
 /// A job ready to be added: name, data already encoded as JSON, options.
 #[derive(Debug, Clone, PartialEq)]
@@ -111,8 +113,46 @@ impl Queue {
     /// # Errors
     /// As [`Queue::add`].
     pub async fn add_bulk(&self, jobs: &[NewJob]) -> Result<Vec<JobId>> {
+        Ok(self.add_encoded(jobs, None).await?.0)
+    }
+
+    /// [`Queue::add_bulk`], then waits until `replicas` replicas have acknowledged the
+    /// batch, at most `timeout` (Redis `WAIT`, sent in the same pipeline on the same
+    /// connection, so one round trip); returns the ids and how many replicas acknowledged.
+    /// Fewer than `replicas` means the batch is on the primary but may not survive its
+    /// loss: keep it elsewhere too, or add it again later with the same custom ids.
+    ///
+    /// On a cluster the count is that of the replicas of the primary holding the queue.
+    ///
+    /// ```no_run
+    /// # async fn demo(queue: bullmq_rs::Queue, jobs: Vec<bullmq_rs::NewJob>) -> bullmq_rs::Result<()> {
+    /// use std::time::Duration;
+    /// let (ids, acked) = queue.add_bulk_replicated(&jobs, 1, Duration::from_millis(50)).await?;
+    /// if acked < 1 {
+    ///     // not yet on a replica: keep the jobs and add them again (same custom ids)
+    /// }
+    /// # let _ = ids; Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Queue::add`].
+    pub async fn add_bulk_replicated(
+        &self,
+        jobs: &[NewJob],
+        replicas: u32,
+        timeout: Duration,
+    ) -> Result<(Vec<JobId>, u32)> {
+        self.add_encoded(jobs, Some(ReplicaWait { replicas, timeout }))
+            .await
+    }
+
+    async fn add_encoded(
+        &self,
+        jobs: &[NewJob],
+        wait: Option<ReplicaWait>,
+    ) -> Result<(Vec<JobId>, u32)> {
         if jobs.is_empty() {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), 0));
         }
         let major = self.major();
         let encoded = jobs
@@ -138,7 +178,7 @@ impl Queue {
             .collect();
         SCRIPTS
             .add_jobs
-            .call(&mut self.connection(), self.keys(), major, &args)
+            .call(&mut self.connection(), self.keys(), major, &args, wait)
             .await
     }
 }

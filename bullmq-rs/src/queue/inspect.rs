@@ -143,25 +143,6 @@ impl Queue {
         Ok(())
     }
 
-    /// Waits until `replicas` replicas have acknowledged every write this queue's
-    /// connection has sent so far, at most `timeout` (Redis `WAIT`); returns how many did.
-    /// After a reconnection the count covers only the new connection's writes.
-    ///
-    /// # Errors
-    /// [`crate::Error::Redis`] when Redis cannot be reached.
-    pub async fn wait_for_replicas(
-        &self,
-        replicas: u32,
-        timeout: std::time::Duration,
-    ) -> Result<u32> {
-        let acked: u32 = redis::cmd("WAIT")
-            .arg(replicas)
-            .arg(crate::codec::as_millis(timeout).max(1))
-            .query_async(&mut self.connection())
-            .await?;
-        Ok(acked)
-    }
-
     /// Whether the queue is paused (meta has a `paused` field).
     ///
     /// # Errors

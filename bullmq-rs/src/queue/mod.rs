@@ -14,7 +14,7 @@ use crate::connection::Connection;
 pub use add::NewJob;
 
 use crate::Result;
-use crate::connection::{self, ConnectionSettings};
+use crate::connection::{self, ConnectionSettings, Topology};
 use crate::keys::QueueKeys;
 use crate::layout::BullmqMajor;
 
@@ -71,7 +71,7 @@ impl Queue {
             major: BullmqMajor::default(),
             max_len_events: DEFAULT_MAX_LEN_EVENTS,
             settings: ConnectionSettings::default(),
-            cluster: false,
+            topology: Topology::Single,
         }
     }
 
@@ -126,7 +126,7 @@ pub struct QueueBuilder {
     major: BullmqMajor,
     max_len_events: u64,
     settings: ConnectionSettings,
-    cluster: bool,
+    topology: Topology,
 }
 
 impl QueueBuilder {
@@ -164,8 +164,20 @@ impl QueueBuilder {
 
     /// Talks to a Redis Cluster: `url` is any of its nodes. The prefix (or the name) must
     /// hold a hash tag such as `{sellsy}`, so that all the queue's keys share a slot.
-    pub fn cluster(mut self) -> Self {
-        self.cluster = true;
+    pub fn cluster(self) -> Self {
+        self.topology(Topology::Cluster)
+    }
+
+    /// Talks to the primary that Redis Sentinel manages under `master`: `url` is a
+    /// sentinel (or several, comma-separated). After a failover the next request goes to
+    /// the new primary.
+    pub fn sentinel(self, master: &str) -> Self {
+        self.topology(Topology::sentinel(master))
+    }
+
+    /// How the Redis behind `url` is deployed (default [`Topology::Single`]).
+    pub fn topology(mut self, topology: Topology) -> Self {
+        self.topology = topology;
         self
     }
 
@@ -178,8 +190,8 @@ impl QueueBuilder {
     /// [`crate::Error::InvalidQueue`] for a bad name or prefix, [`crate::Error::InvalidUrl`],
     /// [`crate::Error::Connect`] when Redis cannot be reached.
     pub async fn connect(self, url: &str) -> Result<Queue> {
-        let keys = QueueKeys::for_connection(&self.prefix, &self.name, self.cluster)?;
-        let conn = connection::open(url, self.settings, self.cluster).await?;
+        let keys = QueueKeys::for_connection(&self.prefix, &self.name, &self.topology)?;
+        let conn = connection::open(url, self.settings, &self.topology).await?;
         self.into_queue(conn, keys).with_meta().await
     }
 
@@ -190,12 +202,8 @@ impl QueueBuilder {
     /// # Errors
     /// [`crate::Error::InvalidQueue`] for a bad name or prefix, [`crate::Error::InvalidUrl`].
     pub fn connect_lazy(self, url: &str) -> Result<Queue> {
-        let keys = QueueKeys::for_connection(&self.prefix, &self.name, self.cluster)?;
-        let conn = if self.cluster {
-            connection::cluster_lazy(url, self.settings)?
-        } else {
-            connection::connect_lazy(url, self.settings)?.into()
-        };
+        let keys = QueueKeys::for_connection(&self.prefix, &self.name, &self.topology)?;
+        let conn = connection::open_lazy(url, self.settings, &self.topology)?;
         Ok(self.into_queue(conn, keys))
     }
 

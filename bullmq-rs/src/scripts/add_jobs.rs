@@ -1,5 +1,10 @@
 //! `lua/add_jobs.lua`: a batch of adds in one call.
 
+use std::time::Duration;
+
+use redis::{ErrorKind, ServerErrorKind};
+
+use crate::codec;
 use crate::connection::Connection;
 
 use super::Script;
@@ -21,15 +26,30 @@ pub(crate) struct JobArgs<'a> {
 /// The add script (`KEYS` wait, paused, meta, id, delayed, prioritized, pc, marker, events, active).
 pub(crate) struct AddJobs(pub(super) Script<10>);
 
+/// Replicas that must acknowledge a batch (Redis `WAIT`), asked on the connection that
+/// sent it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ReplicaWait {
+    pub(crate) replicas: u32,
+    pub(crate) timeout: Duration,
+}
+
 impl AddJobs {
-    /// Adds the jobs and returns one id per job, in order.
+    /// Adds the jobs and returns one id per job, in order; with `wait`, also how many
+    /// replicas acknowledged them.
+    ///
+    /// The add and the `WAIT` go in one pipeline, so that both use one connection: a
+    /// `WAIT` on a connection remade after a failure would count none of the add's writes
+    /// and could vouch for a batch that was lost. On a cluster, the pipeline goes to the
+    /// primary that owns the queue's slot, whose replicas `WAIT` counts.
     pub(crate) async fn call(
         &self,
         conn: &mut Connection,
         keys: &QueueKeys,
         major: BullmqMajor,
         jobs: &[JobArgs<'_>],
-    ) -> Result<Vec<JobId>> {
+        wait: Option<ReplicaWait>,
+    ) -> Result<(Vec<JobId>, u32)> {
         let script_keys = [
             keys.wait.as_str(),
             &keys.paused,
@@ -54,13 +74,29 @@ impl AddJobs {
                 job.opts_json,
             ]);
         }
-        let ids: Vec<String> = self.0.call(conn, script_keys, args).await?;
+        let (ids, acked): (Vec<String>, u32) = match wait {
+            None => (self.0.call(conn, script_keys, args).await?, 0),
+            Some(wait) => {
+                let mut pipe = redis::pipe();
+                pipe.add_command(self.0.evalsha(script_keys, &args))
+                    .cmd("WAIT")
+                    .arg(wait.replicas)
+                    .arg(codec::as_millis(wait.timeout).max(1));
+                match pipe.query_async(conn).await {
+                    Err(err) if err.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
+                        self.0.load(conn).await?;
+                        pipe.query_async(conn).await?
+                    }
+                    other => other?,
+                }
+            }
+        };
         if ids.len() != jobs.len() {
             return Err(Error::UnexpectedReply {
                 command: self.0.name(),
                 detail: format!("{} ids for {} jobs", ids.len(), jobs.len()),
             });
         }
-        Ok(ids.into_iter().map(JobId::from).collect())
+        Ok((ids.into_iter().map(JobId::from).collect(), acked))
     }
 }

@@ -10,7 +10,7 @@ use std::sync::LazyLock;
 use crate::connection::Connection;
 use redis::{FromRedisValue, ToRedisArgs};
 
-pub(crate) use add_jobs::{AddJobs, JobArgs};
+pub(crate) use add_jobs::{AddJobs, JobArgs, ReplicaWait};
 pub(crate) use obliterate::{Obliterate, ObliterateStep};
 pub(crate) use pause::{Pause, PauseAction};
 pub(crate) use worker_scripts::{
@@ -48,6 +48,30 @@ impl<const N: usize> Script<N> {
     /// The script's name, as in `lua/<name>.lua`.
     pub(crate) fn name(&self) -> &'static str {
         self.name
+    }
+
+    /// The EVALSHA command of one call, for a pipeline; when Redis answers NOSCRIPT,
+    /// [`Script::load`] and send the pipeline again.
+    fn evalsha(
+        &self,
+        keys: [&str; N],
+        args: impl IntoIterator<Item = impl ToRedisArgs>,
+    ) -> redis::Cmd {
+        let mut cmd = redis::cmd("EVALSHA");
+        cmd.arg(self.script.get_hash()).arg(N).arg(&keys[..]);
+        for arg in args {
+            cmd.arg(arg);
+        }
+        cmd
+    }
+
+    /// Loads the script (on every primary of a cluster).
+    async fn load(&self, conn: &mut Connection) -> redis::RedisResult<()> {
+        self.script
+            .prepare_invoke()
+            .load_async(conn)
+            .await
+            .map(drop)
     }
 
     async fn call<T: FromRedisValue>(

@@ -22,7 +22,7 @@ use tokio::task::JoinHandle;
 
 pub use job::{ActiveJob, JobError};
 
-use crate::connection::{self, Connection, ConnectionSettings};
+use crate::connection::{self, Connection, ConnectionSettings, Topology};
 use crate::job::JobId;
 use crate::keys::QueueKeys;
 use crate::layout::BullmqMajor;
@@ -58,7 +58,7 @@ pub struct WorkerBuilder {
     remove_on_complete: Option<RemoveOn>,
     remove_on_fail: Option<RemoveOn>,
     on_error: ErrorHook,
-    cluster: bool,
+    topology: Topology,
 }
 
 impl std::fmt::Debug for WorkerBuilder {
@@ -152,8 +152,19 @@ impl WorkerBuilder {
 
     /// Talks to a Redis Cluster: `url` is any of its nodes; the prefix (or the name) must
     /// hold a hash tag such as `{sellsy}`.
-    pub fn cluster(mut self) -> Self {
-        self.cluster = true;
+    pub fn cluster(self) -> Self {
+        self.topology(Topology::Cluster)
+    }
+
+    /// Talks to the primary that Redis Sentinel manages under `master`: `url` is a
+    /// sentinel (or several, comma-separated).
+    pub fn sentinel(self, master: &str) -> Self {
+        self.topology(Topology::sentinel(master))
+    }
+
+    /// How the Redis behind `url` is deployed (default [`Topology::Single`]).
+    pub fn topology(mut self, topology: Topology) -> Self {
+        self.topology = topology;
         self
     }
 
@@ -166,15 +177,15 @@ impl WorkerBuilder {
         H: Fn(ActiveJob) -> F + Send + Sync + 'static,
         F: Future<Output = std::result::Result<Value, JobError>> + Send + 'static,
     {
-        let keys = QueueKeys::for_connection(&self.prefix, &self.name, self.cluster)?;
-        let conn = connection::open(url, ConnectionSettings::default(), self.cluster).await?;
+        let keys = QueueKeys::for_connection(&self.prefix, &self.name, &self.topology)?;
+        let conn = connection::open(url, ConnectionSettings::default(), &self.topology).await?;
         // Waiting for the marker blocks its connection: it gets one of its own, with no
         // reply timeout (the wait is bounded by its own timeout).
         let blocking_settings = ConnectionSettings {
             response_timeout: None,
             ..ConnectionSettings::default()
         };
-        let blocking = connection::open(url, blocking_settings, self.cluster).await?;
+        let blocking = connection::open(url, blocking_settings, &self.topology).await?;
         let shared = Shared {
             keys,
             conn,
@@ -275,7 +286,7 @@ impl Worker<()> {
             remove_on_complete: None,
             remove_on_fail: None,
             on_error: Arc::new(|_| {}),
-            cluster: false,
+            topology: Topology::Single,
         }
     }
 }

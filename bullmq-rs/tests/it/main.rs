@@ -3,9 +3,11 @@
 
 mod add;
 mod cluster;
+mod cluster_faults;
 mod differential;
 mod node_workers;
 mod queue_control;
+mod sentinel;
 mod steps;
 mod worker;
 mod worker_interop;

@@ -31,6 +31,9 @@ fn help_lists_every_flag_with_its_variable() {
         ("--job-options", "DEFAULT_JOB_OPTIONS"),
         ("--log-format", "LOG_FORMAT"),
         ("--signature-scheme", "SIGNATURE_SCHEME"),
+        ("--redis-cluster", "REDIS_CLUSTER"),
+        ("--redis-sentinel-master", "REDIS_SENTINEL_MASTER"),
+        ("--min-replicas-acks", "MIN_REPLICAS_ACKS"),
     ] {
         assert!(
             help.contains(flag) && help.contains(env),
@@ -53,6 +56,11 @@ fn a_bad_value_stops_start_up_with_one_line_naming_it() {
             vec!["--redis-deadline-ms", "soon"],
             None,
             "--redis-deadline-ms",
+        ),
+        (
+            vec!["--redis-cluster"],
+            Some(("REDIS_SENTINEL_MASTER", "mymaster")),
+            "--redis-sentinel-master",
         ),
     ] {
         let mut command = listener();

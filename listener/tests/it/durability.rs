@@ -15,14 +15,14 @@ use crate::support::{InProcess, Process, TempDir, event, post_signed, request};
 /// What a load run saw: acknowledged events (event number → job id), 503s, and requests
 /// that got no answer at all (the listener was killed).
 #[derive(Default, Debug)]
-struct Outcome {
-    acked: BTreeMap<u64, String>,
-    refused: u64,
-    unanswered: u64,
+pub(crate) struct Outcome {
+    pub(crate) acked: BTreeMap<u64, String>,
+    pub(crate) refused: u64,
+    pub(crate) unanswered: u64,
 }
 
 /// `clients` concurrent senders posting distinct signed events until `until`.
-async fn load(
+pub(crate) async fn load(
     addr: SocketAddr,
     clients: usize,
     until: Instant,

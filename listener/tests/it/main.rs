@@ -5,6 +5,7 @@ mod bad_input;
 mod cli;
 mod compose;
 mod durability;
+mod failover;
 mod security;
 mod support;
 mod webhook;

@@ -287,13 +287,17 @@ async fn two_listeners_given_the_same_events_make_one_job_per_event() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn on_a_redis_cluster_events_become_jobs() {
-    let cluster = testkit::RedisCluster::start(3);
+async fn on_a_redis_cluster_events_become_jobs_acknowledged_by_a_replica() {
+    let cluster = testkit::RedisCluster::start_with(3, 1, &[]);
     let spool = TempDir::new("cluster");
     let listener = InProcess::start(&[
         "--redis-url",
         &cluster.url(),
         "--redis-cluster",
+        "--min-replicas-acks",
+        "1",
+        "--redis-deadline-ms",
+        "500",
         "--prefix",
         "{sellsy}",
         "--secret",
@@ -305,9 +309,41 @@ async fn on_a_redis_cluster_events_become_jobs() {
 
     let response = post_signed(listener.addr, &event(50)).await.unwrap();
 
+    // "queued", not "spooled": WAIT went to the primary holding {sellsy}, whose replica
+    // acknowledged the add.
     assert_eq!(
         (response.status, response.json()["status"].as_str()),
         (200, Some("queued"))
+    );
+    let job_key = format!(
+        "{{sellsy}}:sellsy-webhooks:{}",
+        response.json()["jobId"].as_str().unwrap()
+    );
+    let slot: u16 = redis::cmd("CLUSTER")
+        .arg("KEYSLOT")
+        .arg(&job_key)
+        .query(&mut cluster.nodes()[0].connection(0))
+        .unwrap();
+    let owner = cluster.primary_of(slot).port();
+    let replica = cluster
+        .nodes()
+        .iter()
+        .find(|node| {
+            redis::cmd("INFO")
+                .arg("replication")
+                .query::<String>(&mut node.connection(0))
+                .is_ok_and(|info| info.contains(&format!("master_port:{owner}")))
+        })
+        .expect("the owner has a replica");
+    let mut on_replica = replica.connection(0);
+    let () = redis::cmd("READONLY").query(&mut on_replica).unwrap();
+    let replicated: bool = redis::cmd("EXISTS")
+        .arg(&job_key)
+        .query(&mut on_replica)
+        .unwrap();
+    assert!(
+        replicated,
+        "acknowledged means on the owner's replica already"
     );
     let queue = Queue::builder("sellsy-webhooks")
         .prefix("{sellsy}")

@@ -1,0 +1,177 @@
+//! The primary of a Sentinel-managed replica set, found through the sentinels and found
+//! again whenever the connection to it is lost or it answers as a replica (failover).
+
+use std::future::Future;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use redis::aio::MultiplexedConnection;
+use redis::sentinel::{SentinelClient, SentinelNodeConnectionInfo, SentinelServerType};
+use redis::{
+    AsyncConnectionConfig, ConnectionAddr, ConnectionInfo, ErrorKind, IntoConnectionInfo,
+    RedisError, RedisResult, ServerErrorKind, TlsMode,
+};
+
+use super::{ConnectionSettings, split_urls};
+use crate::{Error, Result};
+
+/// The primary the sentinels name for one master name, behind one multiplexed connection.
+pub(crate) struct SentinelPrimary {
+    /// Asks the sentinels; behind an async lock so that one resolution runs at a time.
+    sentinels: tokio::sync::Mutex<SentinelClient>,
+    current: Mutex<Option<Current>>,
+    /// Numbers the connections, never reused.
+    generations: AtomicU64,
+    config: AsyncConnectionConfig,
+    retries: usize,
+    address: String,
+}
+
+/// The connection in use, with a number that tells a stale failure from a fresh one.
+#[derive(Clone)]
+pub(crate) struct Current {
+    generation: u64,
+    conn: MultiplexedConnection,
+}
+
+impl SentinelPrimary {
+    /// Reads the sentinels' URLs (comma-separated); nothing is sent yet.
+    pub(super) fn new(urls: &str, master: &str, settings: ConnectionSettings) -> Result<Self> {
+        let infos = split_urls(urls)?
+            .into_iter()
+            .map(|url| {
+                url.into_connection_info()
+                    .map_err(|err| Error::InvalidUrl(err.to_string()))
+            })
+            .collect::<Result<Vec<ConnectionInfo>>>()?;
+        let first = &infos[0];
+        let address = format!("sentinel {} (master {master})", first.addr());
+        let mut primary = SentinelNodeConnectionInfo::default()
+            .set_redis_connection_info(first.redis_settings().clone());
+        if let ConnectionAddr::TcpTls { insecure, .. } = first.addr() {
+            primary = primary.set_tls_mode(if *insecure {
+                TlsMode::Insecure
+            } else {
+                TlsMode::Secure
+            });
+        }
+        // Sentinels have no databases: a `/db` in the URL is for the primary only.
+        let sentinels: Vec<ConnectionInfo> = infos
+            .iter()
+            .map(|info| {
+                let settings = info.redis_settings().clone().set_db(0);
+                info.clone().set_redis_settings(settings)
+            })
+            .collect();
+        let client =
+            SentinelClient::build(sentinels, master, Some(primary), SentinelServerType::Master)
+                .map_err(|err| Error::InvalidUrl(err.to_string()))?;
+        Ok(Self {
+            sentinels: tokio::sync::Mutex::new(client),
+            current: Mutex::new(None),
+            generations: AtomicU64::new(0),
+            config: AsyncConnectionConfig::new()
+                .set_connection_timeout(Some(settings.connect_timeout))
+                .set_response_timeout(settings.response_timeout),
+            retries: settings.retries,
+            address,
+        })
+    }
+
+    /// The connection to the current primary, asking the sentinels when there is none.
+    pub(super) async fn current(&self) -> RedisResult<Current> {
+        if let Some(current) = self.cached() {
+            return Ok(current);
+        }
+        let mut sentinels = self.sentinels.lock().await;
+        // Another request may have resolved the primary while this one waited.
+        if let Some(current) = self.cached() {
+            return Ok(current);
+        }
+        let conn = sentinels
+            .get_async_connection_with_config(&self.config)
+            .await?;
+        let generation = self.generations.fetch_add(1, Ordering::Relaxed);
+        let mut slot = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        let current = Current { generation, conn };
+        *slot = Some(current.clone());
+        Ok(current)
+    }
+
+    fn cached(&self) -> Option<Current> {
+        self.current
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Drops the connection of `generation` (not a newer one another request made).
+    fn forget(&self, generation: u64) {
+        let mut slot = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.as_ref().is_some_and(|c| c.generation == generation) {
+            *slot = None;
+        }
+    }
+
+    /// Sends through the current primary. A failure that means the primary is gone or
+    /// demoted drops the connection, so the next request asks the sentinels again; the
+    /// request itself is sent again only when Redis surely did not run it (no connection
+    /// yet, or refused as read-only or loading), since a script may have run before a
+    /// connection broke.
+    pub(super) async fn request<T, F, Fut>(&self, send: F) -> RedisResult<T>
+    where
+        F: Fn(MultiplexedConnection) -> Fut,
+        Fut: Future<Output = RedisResult<T>>,
+    {
+        let mut attempt = 0;
+        loop {
+            let failure = match self.current().await {
+                Ok(current) => match send(current.conn).await {
+                    Ok(reply) => return Ok(reply),
+                    Err(err) => {
+                        if primary_lost(&err) {
+                            self.forget(current.generation);
+                        }
+                        if !surely_not_run(&err) {
+                            return Err(err);
+                        }
+                        err
+                    }
+                },
+                Err(err) => err,
+            };
+            if attempt >= self.retries {
+                return Err(failure);
+            }
+            attempt += 1;
+            tokio::time::sleep(Duration::from_millis(200) * attempt as u32).await;
+        }
+    }
+
+    pub(super) fn connect_error(&self, source: RedisError) -> Error {
+        Error::Connect {
+            address: self.address.clone(),
+            source,
+        }
+    }
+}
+
+/// The primary died, is unreachable, or was demoted to a replica.
+fn primary_lost(err: &RedisError) -> bool {
+    err.is_io_error()
+        || err.is_connection_dropped()
+        || err.is_connection_refusal()
+        || err.is_timeout()
+        || surely_not_run(err)
+}
+
+/// Redis refused the request before running it.
+fn surely_not_run(err: &RedisError) -> bool {
+    matches!(
+        err.kind(),
+        ErrorKind::Server(
+            ServerErrorKind::ReadOnly | ServerErrorKind::MasterDown | ServerErrorKind::BusyLoading
+        )
+    )
+}
