@@ -59,11 +59,16 @@ async fn failover_under_load(min_replicas_acks: u32) -> Failover {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let old_primary = set.server(0).port();
     set.server_mut(0).kill();
+    let killed = Instant::now();
     let promoted = tokio::task::spawn_blocking(move || {
         eventually(
             Duration::from_secs(30),
             "the sentinels to promote the replica",
             || set.primary_port().is_some_and(|port| port != old_primary),
+        );
+        println!(
+            "the sentinels promoted the replica {:.1} s after the kill",
+            killed.elapsed().as_secs_f64()
         );
         // Back as a replica of the new primary, so that acknowledgements are possible again.
         set.server_mut(0).restart();
