@@ -5,9 +5,10 @@
 //! Redis Cluster, in one run (every server started here on free loopback ports), and what
 //! the durability settings cost on one server (AOF with `appendfsync always`; every add
 //! waiting for one replica with `WAIT`). Three queues with hash-tagged prefixes that land
-//! on three different primaries; each setup is driven with single adds (`--in-flight` per
-//! queue) and with bulk adds (batches of `--batch-size`, two in flight per queue). Prints
-//! adds/s, the ratio to one plain server, and how busy each redis-server was.
+//! on three different primaries; every setup gets the same total load, single adds
+//! (`--in-flight` per queue, times three queues) and bulk adds (batches of `--batch-size`,
+//! two in flight per queue, times three), split over the setup's queues. Prints adds/s,
+//! the ratio to one plain server, and how busy each redis-server was.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -101,7 +102,7 @@ async fn main() {
             wait_replicas: 1,
         },
         Setup {
-            label: "cluster, 1 queue (1 primary busy)",
+            label: "cluster, 1 queue (same load)",
             url: cluster.url(),
             topology: Topology::Cluster,
             prefixes: tags[..1].to_vec(),
@@ -199,10 +200,12 @@ async fn run(setup: &Setup<'_>, load: Load, duration: Duration) -> Measured {
     let started = Instant::now();
     let until = started + duration;
     let mut tasks = Vec::new();
+    // Every setup gets the same load in total: three queues' worth, split over its queues.
+    let share = |per_queue: usize| per_queue * 3 / queues.len();
     for queue in &queues {
         let (senders, batch) = match load {
-            Load::Single(in_flight) => (in_flight, 1),
-            Load::Bulk(size) => (2, size),
+            Load::Single(in_flight) => (share(in_flight), 1),
+            Load::Bulk(size) => (share(2), size),
         };
         let wait_replicas = setup.wait_replicas;
         for _ in 0..senders {

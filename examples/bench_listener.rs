@@ -50,6 +50,9 @@ struct Run {
     p999: f64,
     ok: u64,
     stored: u64,
+    /// CPU time per request of the listener process and of redis-server, in µs.
+    listener_cpu_us: f64,
+    redis_cpu_us: f64,
 }
 
 #[derive(Clone, Copy)]
@@ -120,15 +123,13 @@ fn main() {
             "-H".to_owned(),
             header,
         ];
-        measure(
-            &[rust, node],
-            &loads,
-            &|_| body_args.clone(),
-            duration,
-            &redis,
-        )
+        let targets = [rust, node];
+        let rows = measure(&targets, &loads, &|_| body_args.clone(), duration, &redis);
+        (rows, floor(&targets[0], &redis, duration))
     };
+    let (table_a, floor_line) = table_a;
     report("A: the same signed event every request", &table_a, &loads);
+    println!("{floor_line}");
 
     // oha reads a -Z file from scratch on every run: each run gets events of its own, more
     // than it can send. They are written and flushed to disk before any listener runs, so
@@ -196,6 +197,13 @@ fn oha(
 ) -> Run {
     let before = waiting(redis, target.db);
     let spooled_before = spooled(target);
+    let cpu = || {
+        (
+            testkit::process_cpu_time(target.process.id()),
+            redis.cpu_time(),
+        )
+    };
+    let cpu_before = cpu();
     let mut command = Command::new("oha");
     command
         .args([
@@ -223,6 +231,7 @@ fn oha(
             String::from_utf8_lossy(&output.stderr)
         ))
     });
+    let cpu_after = cpu();
     let percentile = |key: &str| {
         report["latencyPercentiles"][key]
             .as_f64()
@@ -243,6 +252,14 @@ fn oha(
             load.label()
         );
     }
+    let per_request = |before: Option<Duration>, after: Option<Duration>| match (before, after) {
+        (Some(before), Some(after)) if total > 0 => {
+            after.saturating_sub(before).as_secs_f64() * 1e6 / total as f64
+        }
+        _ => f64::NAN,
+    };
+    let listener_cpu_us = per_request(cpu_before.0, cpu_after.0);
+    let redis_cpu_us = per_request(cpu_before.1, cpu_after.1);
     std::thread::sleep(Duration::from_millis(300));
     let stored = waiting(redis, target.db).saturating_sub(before);
     // Start every run from an empty db: a Redis holding hundreds of thousands of jobs from
@@ -258,6 +275,8 @@ fn oha(
         p999: percentile("p99.9"),
         ok,
         stored,
+        listener_cpu_us,
+        redis_cpu_us,
     }
 }
 
@@ -303,6 +322,48 @@ fn report(title: &str, rows: &[[Run; 2]], loads: &[Load]) {
             node.p99 / rust.p99,
         );
     }
+    println!("CPU per request (us; /proc, 10 ms ticks), listener + redis-server:");
+    for (load, [rust, node]) in loads.iter().zip(rows) {
+        println!(
+            "{:<10} | rust {:>6.1} + {:>5.1} | node {:>6.1} + {:>5.1}",
+            load.label(),
+            rust.listener_cpu_us,
+            rust.redis_cpu_us,
+            node.listener_cpu_us,
+            node.redis_cpu_us
+        );
+    }
+}
+
+/// The c=1 floor of this machine: one HTTP round trip to the Rust listener without Redis
+/// (`GET /healthz`, oha), and one Redis round trip without HTTP (`PING`, 5 000 times).
+fn floor(rust: &Target, redis: &RedisServer, duration: u64) -> String {
+    let health = rust.url.replace("/webhook/sellsy", "/healthz");
+    let output = Command::new("oha")
+        .args(["--no-tui", "--output-format", "json", "-c", "1", "-z"])
+        .arg(format!("{duration}s"))
+        .arg(&health)
+        .output()
+        .unwrap_or_else(|err| fail(&format!("oha: {err}")));
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap_or(Value::Null);
+    let http_p50 = report["latencyPercentiles"]["p50"]
+        .as_f64()
+        .unwrap_or(f64::NAN)
+        * 1e6;
+    let mut conn = redis.connection(0);
+    let mut pings: Vec<Duration> = (0..5_000)
+        .map(|_| {
+            let started = std::time::Instant::now();
+            let _: redis::RedisResult<String> = redis::cmd("PING").query(&mut conn);
+            started.elapsed()
+        })
+        .collect();
+    pings.sort();
+    let redis_p50 = pings[pings.len() / 2].as_secs_f64() * 1e6;
+    format!(
+        "c=1 floor here: HTTP round trip alone (GET /healthz) p50 {http_p50:.0} us + Redis round trip alone (PING) p50 {redis_p50:.0} us = {:.0} us",
+        http_p50 + redis_p50
+    )
 }
 
 /// The Rust listener's count of events acknowledged from the spool (0 for the Node design).

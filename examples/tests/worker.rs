@@ -119,18 +119,35 @@ fn with_sentinel_enqueue_and_worker_reach_the_primary_the_sentinels_name() {
     );
     assert_eq!(String::from_utf8_lossy(&added.stdout), "1\n");
 
-    let mut worker = Command::new(testkit::example_binary("worker"))
-        .args(sentinel)
-        .arg("q")
-        .env("REDIS_URL", set.sentinel_urls())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the worker example is built by cargo test");
-    let mut lines = BufReader::new(worker.stdout.take().unwrap()).lines();
-    let seen: Vec<String> = (0..2).map(|_| lines.next().unwrap().unwrap()).collect();
-    let _ = worker.kill();
-    let _ = worker.wait();
+    let mut worker = KillOnDrop(
+        Command::new(testkit::example_binary("worker"))
+            .args(sentinel)
+            .arg("q")
+            .env("REDIS_URL", set.sentinel_urls())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("the worker example is built by cargo test"),
+    );
+    // Read on a thread of its own, so that a silent worker fails the test instead of
+    // hanging it.
+    let stdout = worker.0.stdout.take().unwrap();
+    let (lines, received) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let seen: Vec<String> = (0..2)
+        .map(|_| {
+            received
+                .recv_timeout(Duration::from_secs(30))
+                .expect("the worker prints a line within 30 s")
+        })
+        .collect();
+    drop(worker);
 
     assert_eq!(
         seen,
@@ -144,4 +161,14 @@ fn with_sentinel_enqueue_and_worker_reach_the_primary_the_sentinels_name() {
         .query(&mut set.server(0).connection(0))
         .unwrap();
     assert!(on_primary);
+}
+
+/// A child process killed when the test ends, also when it fails early.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

@@ -5,6 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use bullmq_rs::Queue;
+
 use crate::ingest::{Shared, SpoolRecord};
 
 /// Events moved per Redis call.
@@ -17,14 +19,18 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// The background task; see the module docs.
 pub struct Drainer {
     shared: Arc<Shared>,
+    /// A connection of the drainer's own: with `--min-replicas-acks`, WAIT holds the
+    /// connection it is sent on, which must not stall readiness probes or webhooks.
+    queue: Queue,
     backoff: Duration,
 }
 
 impl Drainer {
-    /// A drainer over the shared ingest state.
-    pub fn new(shared: Arc<Shared>) -> Self {
+    /// A drainer over the shared ingest state, adding through `queue`.
+    pub fn new(shared: Arc<Shared>, queue: Queue) -> Self {
         Self {
             shared,
+            queue,
             backoff: FIRST_BACKOFF,
         }
     }
@@ -90,10 +96,7 @@ impl Drainer {
             seqs.push(record.seq);
         }
         let durability = self.shared.durability;
-        match durability
-            .add(&self.shared.queue, &jobs, DRAIN_TIMEOUT)
-            .await
-        {
+        match durability.add(&self.queue, &jobs, DRAIN_TIMEOUT).await {
             Ok(_) => {
                 let left = spool.clone();
                 let removed = tokio::task::spawn_blocking(move || spool.remove(&seqs)).await;

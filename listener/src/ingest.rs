@@ -121,10 +121,13 @@ impl Durability {
             if self.min_replicas == 0 {
                 return queue.add_bulk(jobs).await.map_err(NotStored::Refused);
             }
-            // WAIT answers when the limit is up at the latest; the timeout below covers
-            // the add itself.
+            // The add and WAIT share the limit: WAIT gets three quarters of it, so that a
+            // lagging replica is reported as such rather than as a missed deadline.
+            let wait = limit
+                .saturating_sub(limit / 4)
+                .max(Duration::from_millis(1));
             let (ids, acked) = queue
-                .add_bulk_replicated(jobs, self.min_replicas, limit)
+                .add_bulk_replicated(jobs, self.min_replicas, wait)
                 .await
                 .map_err(NotStored::Refused)?;
             if acked < self.min_replicas {

@@ -53,7 +53,8 @@ pub async fn run(
     check_redis_at_start(&shared).await;
 
     let (stop_drainer, drainer_stopped) = tokio::sync::oneshot::channel::<()>();
-    let drainer = tokio::spawn(Drainer::new(shared.clone()).run(async {
+    let drain_queue = open_queue(&config, &config.queue)?;
+    let drainer = tokio::spawn(Drainer::new(shared.clone(), drain_queue).run(async {
         let _ = drainer_stopped.await;
     }));
     let address = listener.local_addr()?;

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 pub use cluster::RedisCluster;
 pub use dump::{dump_keyspace, mask_timestamps};
-pub use redis_server::RedisServer;
+pub use redis_server::{RedisServer, process_cpu_time};
 pub use sentinel::{MASTER_NAME, SentinelSet};
 
 /// The path of an example binary of the package whose test calls this: cargo builds

@@ -100,14 +100,7 @@ impl RedisServer {
 
     /// CPU time (user + system) the server process has used so far, from `/proc`.
     pub fn cpu_time(&self) -> Option<std::time::Duration> {
-        let pid = self.child.as_ref()?.id();
-        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        // Fields after the command name (which is in parentheses): utime is the 12th, stime the 13th.
-        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-        let ticks: u64 =
-            fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-        // Linux reports in USER_HZ, which is 100 on every mainstream build.
-        Some(std::time::Duration::from_millis(ticks * 10))
+        process_cpu_time(self.child.as_ref()?.id())
     }
 
     /// The server's port.
@@ -206,6 +199,16 @@ impl Drop for RedisServer {
         self.kill();
         let _ = fs::remove_dir_all(&self.dir);
     }
+}
+
+/// CPU time (user + system) process `pid` has used so far, from `/proc` (Linux).
+pub fn process_cpu_time(pid: u32) -> Option<std::time::Duration> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which is in parentheses): utime is the 12th, stime the 13th.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // Linux reports in USER_HZ, which is 100 on every mainstream build.
+    Some(std::time::Duration::from_millis(ticks * 10))
 }
 
 fn ping(port: u16) -> bool {

@@ -29,8 +29,9 @@ pub enum Topology {
     /// hash tag such as `{sellsy}`.
     Cluster,
     /// A primary managed by Redis Sentinel under `master` (its `sentinel monitor` name):
-    /// the URL is a sentinel (several may be given, separated by commas). The user,
-    /// password, database and TLS of the first URL apply to the primary and the sentinels.
+    /// the URL is a sentinel (several may be given, separated by commas). Each sentinel is
+    /// reached with its own URL's user, password and TLS; the primary with the user,
+    /// password, database and TLS of the first URL.
     Sentinel {
         /// The name the sentinels monitor the primary under.
         master: String,

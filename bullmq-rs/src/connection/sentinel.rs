@@ -9,8 +9,8 @@ use std::time::Duration;
 use redis::aio::MultiplexedConnection;
 use redis::sentinel::{SentinelClient, SentinelNodeConnectionInfo, SentinelServerType};
 use redis::{
-    AsyncConnectionConfig, ConnectionAddr, ConnectionInfo, ErrorKind, IntoConnectionInfo,
-    RedisError, RedisResult, ServerErrorKind, TlsMode,
+    AsyncConnectionConfig, ConnectionAddr, ConnectionInfo, IntoConnectionInfo, RedisError,
+    RedisResult, ServerErrorKind, TlsMode, Value,
 };
 
 use super::{ConnectionSettings, split_urls};
@@ -117,26 +117,36 @@ impl SentinelPrimary {
     /// Sends through the current primary. A failure that means the primary is gone or
     /// demoted drops the connection, so the next request asks the sentinels again; the
     /// request itself is sent again only when Redis surely did not run it (no connection
-    /// yet, or refused as read-only or loading), since a script may have run before a
-    /// connection broke.
+    /// yet, or every reply refused as read-only, master-down or loading), since a script
+    /// may have run before a connection broke.
     pub(super) async fn request<T, F, Fut>(&self, send: F) -> RedisResult<T>
     where
+        T: Replies,
         F: Fn(MultiplexedConnection) -> Fut,
         Fut: Future<Output = RedisResult<T>>,
     {
         let mut attempt = 0;
         loop {
             let failure = match self.current().await {
+                // Redis' error replies arrive as values; they are read here to see a
+                // demoted primary (READONLY) or one still loading its data.
                 Ok(current) => match send(current.conn).await {
-                    Ok(reply) => return Ok(reply),
+                    Ok(reply) => match reply.refusal() {
+                        Refusal::None => return Ok(reply),
+                        Refusal::Some => {
+                            self.forget(current.generation);
+                            return Ok(reply);
+                        }
+                        Refusal::All(err) => {
+                            self.forget(current.generation);
+                            err
+                        }
+                    },
                     Err(err) => {
                         if primary_lost(&err) {
                             self.forget(current.generation);
                         }
-                        if !surely_not_run(&err) {
-                            return Err(err);
-                        }
-                        err
+                        return Err(err);
                     }
                 },
                 Err(err) => err,
@@ -157,21 +167,98 @@ impl SentinelPrimary {
     }
 }
 
-/// The primary died, is unreachable, or was demoted to a replica.
+/// The primary died or is unreachable.
 fn primary_lost(err: &RedisError) -> bool {
     err.is_io_error()
         || err.is_connection_dropped()
         || err.is_connection_refusal()
         || err.is_timeout()
-        || surely_not_run(err)
 }
 
-/// Redis refused the request before running it.
-fn surely_not_run(err: &RedisError) -> bool {
+/// Whether a reply says the server is no usable primary.
+pub(crate) enum Refusal {
+    /// No reply refused the request for that reason.
+    None,
+    /// Some replies did (a pipeline partly run): the connection is dropped, the replies kept.
+    Some,
+    /// Every reply did, so nothing ran and the request may be sent again.
+    All(RedisError),
+}
+
+/// Replies (one value, or a pipeline's values) that may hold error replies.
+pub(crate) trait Replies {
+    fn refusal(&self) -> Refusal;
+}
+
+impl Replies for Value {
+    fn refusal(&self) -> Refusal {
+        match not_a_primary(self) {
+            Some(err) => Refusal::All(err),
+            None => Refusal::None,
+        }
+    }
+}
+
+impl Replies for Vec<Value> {
+    fn refusal(&self) -> Refusal {
+        let refused: Vec<RedisError> = self.iter().filter_map(not_a_primary).collect();
+        match refused.len() {
+            0 => Refusal::None,
+            n if n == self.len() => refused
+                .into_iter()
+                .next()
+                .map_or(Refusal::None, Refusal::All),
+            _ => Refusal::Some,
+        }
+    }
+}
+
+/// The error of a reply that refused the request without running it because the server
+/// is a replica now, has lost its primary, or is loading its data.
+fn not_a_primary(value: &Value) -> Option<RedisError> {
+    let Value::ServerError(err) = value else {
+        return None;
+    };
     matches!(
         err.kind(),
-        ErrorKind::Server(
+        Some(
             ServerErrorKind::ReadOnly | ServerErrorKind::MasterDown | ServerErrorKind::BusyLoading
         )
     )
+    .then(|| RedisError::from(err.clone()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply(raw: &str) -> Value {
+        redis::parse_redis_value(raw.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn a_demoted_or_loading_primary_refuses_and_nothing_ran() {
+        for raw in [
+            "-READONLY You can't write against a read only replica.\r\n",
+            "-LOADING Redis is loading the dataset in memory\r\n",
+            "-MASTERDOWN Link with MASTER is down\r\n",
+        ] {
+            assert!(matches!(reply(raw).refusal(), Refusal::All(_)), "{raw}");
+            assert!(
+                matches!(vec![reply(raw), reply(raw)].refusal(), Refusal::All(_)),
+                "{raw}"
+            );
+        }
+    }
+
+    #[test]
+    fn other_replies_and_partly_refused_pipelines_are_not_resent() {
+        assert!(matches!(reply("+OK\r\n").refusal(), Refusal::None));
+        assert!(matches!(reply("-ERR wrong\r\n").refusal(), Refusal::None));
+        let partly = vec![
+            reply("-READONLY You can't write against a read only replica.\r\n"),
+            reply(":0\r\n"),
+        ];
+        assert!(matches!(partly.refusal(), Refusal::Some));
+    }
 }

@@ -123,6 +123,8 @@ impl Queue {
     /// loss: keep it elsewhere too, or add it again later with the same custom ids.
     ///
     /// On a cluster the count is that of the replicas of the primary holding the queue.
+    /// Redis serves nothing else on a connection while `WAIT` waits: give replicated adds a
+    /// `Queue` of their own (another `connect`) when other calls share this one.
     ///
     /// ```no_run
     /// # async fn demo(queue: bullmq_rs::Queue, jobs: Vec<bullmq_rs::NewJob>) -> bullmq_rs::Result<()> {

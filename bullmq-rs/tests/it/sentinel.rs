@@ -4,11 +4,11 @@
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bullmq_rs::{ActiveJob, JobError, JobId, JobOptions, NewJob, Queue, Worker};
 use serde_json::json;
-use testkit::{MASTER_NAME, SentinelSet, eventually};
+use testkit::{MASTER_NAME, SentinelSet};
 
 fn job(i: u32) -> NewJob {
     NewJob::new(
@@ -22,11 +22,13 @@ fn job(i: u32) -> NewJob {
     .unwrap()
 }
 
-/// Adds `job(i)` until Redis takes it and `replicas` replicas have it: a custom id makes
-/// a retry safe.
+/// Adds `job(i)` until Redis takes it and `replicas` replicas have it (a custom id makes
+/// a retry safe), within 30 s.
 async fn add_until_stored(queue: &Queue, i: u32, replicas: u32) -> u32 {
+    let deadline = Instant::now() + Duration::from_secs(30);
     let mut failures = 0;
     loop {
+        assert!(Instant::now() < deadline, "job {i} was never stored");
         match queue
             .add_bulk_replicated(&[job(i)], replicas, Duration::from_millis(500))
             .await
@@ -89,11 +91,14 @@ async fn queue_and_worker_follow_a_failover() {
     println!("adds refused while the sentinels failed over: {failures}");
 
     let expected: BTreeSet<String> = (0..40).map(|i| format!("job-{i}")).collect();
-    eventually(
-        Duration::from_secs(60),
-        "the worker to process every job, before and after the failover",
-        || *seen.lock().unwrap() == expected,
-    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while *seen.lock().unwrap() != expected {
+        assert!(
+            Instant::now() < deadline,
+            "the worker did not process every job, before and after the failover"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let _ = stop.send(());
     running.await.unwrap().unwrap();
 }

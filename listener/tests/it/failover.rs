@@ -54,8 +54,9 @@ async fn failover_under_load(min_replicas_acks: u32) -> Failover {
     ])
     .await;
 
+    let numbers = Arc::new(AtomicU64::new(0));
     let until = Instant::now() + Duration::from_secs(6);
-    let load = tokio::spawn(load(listener.addr, 8, until, Arc::new(AtomicU64::new(0))));
+    let first = tokio::spawn(load(listener.addr, 8, until, numbers.clone()));
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let old_primary = set.server(0).port();
     set.server_mut(0).kill();
@@ -74,8 +75,19 @@ async fn failover_under_load(min_replicas_acks: u32) -> Failover {
         set.server_mut(0).restart();
         set
     });
-    let outcome = load.await.unwrap();
+    let mut outcome = first.await.unwrap();
     let set = promoted.await.unwrap();
+    // Load after the failover too, however long the promotion took.
+    let after = load(
+        listener.addr,
+        8,
+        Instant::now() + Duration::from_secs(2),
+        numbers,
+    )
+    .await;
+    outcome.acked.extend(after.acked);
+    outcome.refused += after.refused;
+    outcome.unanswered += after.unanswered;
 
     let deadline = Instant::now() + Duration::from_secs(60);
     while spool_depth(listener.addr).await != Some(0) {
