@@ -9,8 +9,8 @@ use std::time::Duration;
 use redis::aio::MultiplexedConnection;
 use redis::sentinel::{SentinelClient, SentinelNodeConnectionInfo, SentinelServerType};
 use redis::{
-    AsyncConnectionConfig, ConnectionAddr, ConnectionInfo, IntoConnectionInfo, RedisError,
-    RedisResult, ServerErrorKind, TlsMode, Value,
+    AsyncConnectionConfig, ConnectionAddr, ConnectionInfo, ErrorKind, IntoConnectionInfo,
+    RedisError, RedisResult, ServerErrorKind, TlsMode, Value,
 };
 
 use super::{ConnectionSettings, split_urls};
@@ -149,6 +149,8 @@ impl SentinelPrimary {
                         return Err(err);
                     }
                 },
+                // A wrong password or configuration will not get better by waiting.
+                Err(err) if permanent(&err) => return Err(err),
                 Err(err) => err,
             };
             if attempt >= self.retries {
@@ -165,6 +167,14 @@ impl SentinelPrimary {
             source,
         }
     }
+}
+
+/// Resolution failed for a reason a retry cannot fix.
+fn permanent(err: &RedisError) -> bool {
+    matches!(
+        err.kind(),
+        ErrorKind::AuthenticationFailed | ErrorKind::InvalidClientConfig
+    )
 }
 
 /// The primary died or is unreachable.

@@ -1,6 +1,6 @@
 //! Redis Sentinel: a queue and a worker reach the primary through the sentinels, keep
-//! working after the primary is killed and a replica promoted, and the replicated add
-//! reports replica acknowledgements.
+//! working after the primary is killed and a replica promoted, the replicated add reports
+//! replica acknowledgements, and an unknown master name is a connect error naming it.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
@@ -104,7 +104,7 @@ async fn queue_and_worker_follow_a_failover() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_replicated_add_counts_the_replicas_that_have_it() {
+async fn a_replicated_add_counts_replicas_and_an_unknown_master_is_a_connect_error() {
     let mut set = SentinelSet::start(&[]);
     let queue = Queue::builder("jobs")
         .sentinel(MASTER_NAME)
@@ -121,6 +121,16 @@ async fn a_replicated_add_counts_the_replicas_that_have_it() {
         .query(&mut set.server(1).connection(0))
         .unwrap();
     assert!(replica_has, "acknowledged means on the replica");
+
+    let unknown = Queue::builder("jobs")
+        .sentinel("no-such-master")
+        .connect(&set.sentinel_urls())
+        .await
+        .unwrap_err();
+    assert!(
+        unknown.to_string().contains("master no-such-master"),
+        "the error names the master: {unknown}"
+    );
 
     set.server_mut(1).kill();
     let (_, acked) = queue
