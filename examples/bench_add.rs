@@ -38,13 +38,7 @@ async fn main() {
         ],
     )
     .unwrap_or_else(|err| fail(&err.to_string()));
-    let number = |flag: &str, default: usize| {
-        args.flag(flag).map_or(default, |value| {
-            value
-                .parse()
-                .unwrap_or_else(|_| fail(&format!("--{flag}: not a number")))
-        })
-    };
+    let number = |flag: &str, default: u64| args.number_or(flag, default) as usize;
     let plan = Plan {
         single: number("single", 20_000),
         concurrent: number("concurrent", 100_000),

@@ -52,13 +52,7 @@ async fn main() {
         &["duration-secs", "in-flight", "batch-size"],
     )
     .unwrap_or_else(|err| fail(&err.to_string()));
-    let number = |flag: &str, default: u64| {
-        args.flag(flag).map_or(default, |value| {
-            value
-                .parse()
-                .unwrap_or_else(|_| fail(&format!("--{flag}: not a number")))
-        })
-    };
+    let number = |flag: &str, default: u64| args.number_or(flag, default);
     let duration = Duration::from_secs(number("duration-secs", 5));
     let in_flight = number("in-flight", 32) as usize;
     let batch_size = number("batch-size", 100) as usize;

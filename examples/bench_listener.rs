@@ -76,10 +76,7 @@ fn main() {
         &["duration-secs", "listener-workers"],
     )
     .unwrap_or_else(|err| fail(&err.to_string()));
-    let duration: u64 = args
-        .flag("duration-secs")
-        .map_or(Ok(5), str::parse)
-        .unwrap_or_else(|_| fail("--duration-secs: not a number"));
+    let duration = args.number_or("duration-secs", 5);
     let workers = args.flag("listener-workers").unwrap_or("1").to_owned();
     if Command::new("oha").arg("--version").output().is_err() {
         fail("oha is not installed: cargo install oha");

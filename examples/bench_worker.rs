@@ -19,13 +19,7 @@ use tokio::sync::mpsc;
 async fn main() {
     let args = Args::parse(std::env::args().skip(1), &["jobs", "samples"])
         .unwrap_or_else(|err| fail(&err.to_string()));
-    let number = |flag: &str, default: usize| {
-        args.flag(flag).map_or(default, |value| {
-            value
-                .parse()
-                .unwrap_or_else(|_| fail(&format!("--{flag}: not a number")))
-        })
-    };
+    let number = |flag: &str, default: u64| args.number_or(flag, default) as usize;
     let (jobs, samples) = (number("jobs", 20_000), number("samples", 200));
     let redis = RedisServer::start();
     println!(

@@ -128,6 +128,27 @@ impl Args {
     pub fn flag(&self, name: &str) -> Option<&str> {
         self.flags.get(name).map(String::as_str)
     }
+
+    /// The value of flag `--name` as a whole number, if given.
+    ///
+    /// # Errors
+    /// A value that is not a whole number, named in the message.
+    pub fn number(&self, name: &str) -> Result<Option<u64>, UsageError> {
+        self.flag(name)
+            .map(|value| {
+                value
+                    .parse()
+                    .map_err(|_| UsageError(format!("--{name}: {value:?} is not a number")))
+            })
+            .transpose()
+    }
+
+    /// [`Args::number`] with a default, for the benchmarks: a bad value ends the program.
+    pub fn number_or(&self, name: &str, default: u64) -> u64 {
+        self.number(name)
+            .unwrap_or_else(|err| fail(&err.0))
+            .unwrap_or(default)
+    }
 }
 
 /// Resolves with the signal's name at the first SIGINT or SIGTERM. The handlers are
@@ -182,6 +203,11 @@ mod tests {
             ("{p}", BullmqMajor::V5)
         );
         assert_eq!(args.flag("concurrency"), Some("4"));
+        assert_eq!(args.number("concurrency"), Ok(Some(4)));
+        assert_eq!(
+            args.number("prefix").unwrap_err().0,
+            r#"--prefix: "{p}" is not a number"#
+        );
     }
 
     #[test]

@@ -35,15 +35,7 @@ async fn run() -> Result<(), (i32, String)> {
     let [queue] = args.positional.as_slice() else {
         return Err(usage("expected one QUEUE".to_owned()));
     };
-    let number = |flag: &str| -> Result<Option<u64>, (i32, String)> {
-        args.flag(flag)
-            .map(|value| {
-                value
-                    .parse()
-                    .map_err(|_| usage(format!("--{flag}: {value:?} is not a number")))
-            })
-            .transpose()
-    };
+    let number = |flag: &str| args.number(flag).map_err(|err| usage(err.0));
     let connection = &args.connection;
     let mut builder = Worker::builder(queue)
         .prefix(&connection.prefix)

@@ -18,6 +18,22 @@ fn enqueue(args: &[&str], redis_url: Option<&str>) -> Output {
         .expect("the enqueue example is built by cargo test")
 }
 
+/// ACL user `producer` (password `s3cret`) limited to the keys of queue `q`.
+fn add_producer_user(redis: &RedisServer) {
+    let () = redis::cmd("ACL")
+        .arg(&[
+            "SETUSER",
+            "producer",
+            "on",
+            ">s3cret",
+            "~bull:q:*",
+            "+@all",
+            "-@dangerous",
+        ])
+        .query(&mut redis.connection(0))
+        .unwrap();
+}
+
 fn stderr_line(output: &Output) -> String {
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     assert!(
@@ -180,18 +196,7 @@ async fn adds_to_a_redis_cluster_with_cluster() {
 #[tokio::test]
 async fn adds_over_tls_as_an_acl_user_and_a_wrong_password_is_one_line() {
     let (redis, tls_port, ca) = RedisServer::with_tls();
-    let () = redis::cmd("ACL")
-        .arg(&[
-            "SETUSER",
-            "producer",
-            "on",
-            ">s3cret",
-            "~bull:q:*",
-            "+@all",
-            "-@dangerous",
-        ])
-        .query(&mut redis.connection(0))
-        .unwrap();
+    add_producer_user(&redis);
     let run = |password: &str, queue: &str| {
         std::process::Command::new(testkit::example_binary("enqueue"))
             .args(["q", "n", "{}"].map(|arg| if arg == "q" { queue } else { arg }))
@@ -228,18 +233,7 @@ async fn adds_over_tls_as_an_acl_user_and_a_wrong_password_is_one_line() {
 #[test]
 fn an_acl_user_limited_to_the_queue_keys_can_add_and_a_wrong_password_fails_fast() {
     let redis = RedisServer::start();
-    let () = redis::cmd("ACL")
-        .arg(&[
-            "SETUSER",
-            "producer",
-            "on",
-            ">s3cret",
-            "~bull:q:*",
-            "+@all",
-            "-@dangerous",
-        ])
-        .query(&mut redis.connection(0))
-        .unwrap();
+    add_producer_user(&redis);
     let port = redis.port();
 
     let allowed = enqueue(

@@ -6,23 +6,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use bullmq_rs::{JobId, JobOptions, NewJob, Queue};
-use serde_json::json;
+use bullmq_rs::Queue;
 use testkit::{RedisCluster, RedisServer};
 
-const JOBS: u32 = 600;
+use crate::jobs::numbered;
 
-fn job(i: u32) -> NewJob {
-    NewJob::new(
-        "n",
-        &json!({ "i": i }),
-        JobOptions {
-            job_id: Some(JobId::from(format!("job-{i}"))),
-            ..Default::default()
-        },
-    )
-    .unwrap()
-}
+const JOBS: u32 = 600;
 
 fn slot_of(cluster: &RedisCluster, key: &str) -> u16 {
     redis::cmd("CLUSTER")
@@ -37,7 +26,7 @@ fn slot_of(cluster: &RedisCluster, key: &str) -> u16 {
 async fn add_all(queue: Queue, progress: Arc<AtomicU32>) -> u32 {
     let mut refused = 0;
     for i in 0..JOBS {
-        while queue.add_bulk(&[job(i)]).await.is_err() {
+        while queue.add_bulk(&[numbered(i)]).await.is_err() {
             refused += 1;
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -74,9 +63,51 @@ async fn assert_every_job_once(queue: &Queue, wait_key: &str, node: &RedisServer
     );
 }
 
+/// What happened around a fault: the queue, the fault's result, and how far the adds were
+/// when it started and when it ended.
+struct DuringAdds<R> {
+    queue: Queue,
+    fault: R,
+    before: u32,
+    after: u32,
+    refused: u32,
+}
+
+/// Adds `JOBS` jobs to the queue of `prefix` on `cluster` and runs `fault` (blocking, on
+/// the cluster) once a quarter of them are stored; returns when every job is stored.
+async fn fault_during_adds<R: Send + 'static>(
+    cluster: RedisCluster,
+    prefix: &str,
+    fault: impl FnOnce(RedisCluster) -> R + Send + 'static,
+) -> DuringAdds<R> {
+    let queue = Queue::builder("jobs")
+        .prefix(prefix)
+        .cluster()
+        .connect(&cluster.url())
+        .await
+        .unwrap();
+    let progress = Arc::new(AtomicU32::new(0));
+    let adding = tokio::spawn(add_all(queue.clone(), progress.clone()));
+    wait_for_progress(&progress, JOBS / 4).await;
+    let before = progress.load(Ordering::Relaxed);
+    let fault = tokio::task::spawn_blocking(move || fault(cluster))
+        .await
+        .unwrap();
+    let after = progress.load(Ordering::Relaxed);
+    let refused = adding.await.unwrap();
+    assert!(after < JOBS, "the fault ended before the adds did");
+    DuringAdds {
+        queue,
+        fault,
+        before,
+        after,
+        refused,
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_primary_restarted_during_adds_loses_nothing() {
-    let mut cluster =
+    let cluster =
         RedisCluster::start_with(3, 0, &["--appendonly", "yes", "--appendfsync", "always"]);
     let owner_port = cluster.primary_of(slot_of(&cluster, "{restart}")).port();
     let owner = cluster
@@ -84,66 +115,42 @@ async fn a_primary_restarted_during_adds_loses_nothing() {
         .iter()
         .position(|node| node.port() == owner_port)
         .unwrap();
-    let queue = Queue::builder("jobs")
-        .prefix("{restart}")
-        .cluster()
-        .connect(&cluster.url())
-        .await
-        .unwrap();
-    let progress = Arc::new(AtomicU32::new(0));
-    let adding = tokio::spawn(add_all(queue.clone(), progress.clone()));
 
-    wait_for_progress(&progress, JOBS / 4).await;
-    let before = progress.load(Ordering::Relaxed);
-    let cluster = tokio::task::spawn_blocking(move || {
+    let run = fault_during_adds(cluster, "{restart}", move |mut cluster| {
         cluster.node_mut(owner).kill();
         std::thread::sleep(Duration::from_secs(1));
         cluster.node_mut(owner).restart();
         cluster
     })
-    .await
-    .unwrap();
-    let after = progress.load(Ordering::Relaxed);
-    let refused = adding.await.unwrap();
+    .await;
 
     println!(
-        "primary restarted between job {before} and job {after}; adds refused to the caller: {refused}"
+        "primary restarted between job {} and job {}; adds refused to the caller: {}",
+        run.before, run.after, run.refused
     );
-    assert!(after < JOBS, "the restart happened during the adds");
-    assert_every_job_once(&queue, "{restart}:jobs:wait", &cluster.nodes()[owner]).await;
+    let cluster = run.fault;
+    assert_every_job_once(&run.queue, "{restart}:jobs:wait", &cluster.nodes()[owner]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn moving_the_queue_slot_to_another_primary_during_adds_loses_nothing() {
     let cluster = RedisCluster::start(3);
     let slot = slot_of(&cluster, "{reshard}");
-    let queue = Queue::builder("jobs")
-        .prefix("{reshard}")
-        .cluster()
-        .connect(&cluster.url())
-        .await
-        .unwrap();
-    let progress = Arc::new(AtomicU32::new(0));
-    let adding = tokio::spawn(add_all(queue.clone(), progress.clone()));
 
-    wait_for_progress(&progress, JOBS / 4).await;
-    let before = progress.load(Ordering::Relaxed);
-    let (cluster, target) = tokio::task::spawn_blocking(move || {
+    let run = fault_during_adds(cluster, "{reshard}", move |cluster| {
         let target = migrate_slot(&cluster, slot);
         (cluster, target)
     })
-    .await
-    .unwrap();
-    let after = progress.load(Ordering::Relaxed);
-    let refused = adding.await.unwrap();
+    .await;
 
+    let (cluster, target) = run.fault;
     assert_eq!(cluster.primary_of(slot).port(), target, "the slot moved");
     println!(
-        "slot moved between job {before} and job {after}; adds refused to the caller: {refused}"
+        "slot moved between job {} and job {}; adds refused to the caller: {}",
+        run.before, run.after, run.refused
     );
-    assert!(after < JOBS, "the slot moved during the adds");
-    assert!(after > before, "adds went on while the slot moved");
-    assert_every_job_once(&queue, "{reshard}:jobs:wait", cluster.primary_of(slot)).await;
+    assert!(run.after > run.before, "adds went on while the slot moved");
+    assert_every_job_once(&run.queue, "{reshard}:jobs:wait", cluster.primary_of(slot)).await;
 }
 
 /// Moves `slot` to another primary as `redis-cli --cluster reshard` does: mark it

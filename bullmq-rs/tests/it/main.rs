@@ -5,6 +5,7 @@ mod add;
 mod cluster;
 mod cluster_faults;
 mod differential;
+mod jobs;
 mod node_workers;
 mod queue_control;
 mod sentinel;

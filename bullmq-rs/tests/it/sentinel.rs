@@ -6,23 +6,13 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bullmq_rs::{ActiveJob, JobError, JobId, JobOptions, NewJob, Queue, Worker};
+use bullmq_rs::{ActiveJob, JobError, Queue, Worker};
 use serde_json::json;
 use testkit::{MASTER_NAME, SentinelSet};
 
-fn job(i: u32) -> NewJob {
-    NewJob::new(
-        "n",
-        &json!({ "i": i }),
-        JobOptions {
-            job_id: Some(JobId::from(format!("job-{i}"))),
-            ..Default::default()
-        },
-    )
-    .unwrap()
-}
+use crate::jobs::numbered;
 
-/// Adds `job(i)` until Redis takes it and `replicas` replicas have it (a custom id makes
+/// Adds `numbered(i)` until Redis takes it and `replicas` replicas have it (a custom id makes
 /// a retry safe), within 30 s.
 async fn add_until_stored(queue: &Queue, i: u32, replicas: u32) -> u32 {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -30,7 +20,7 @@ async fn add_until_stored(queue: &Queue, i: u32, replicas: u32) -> u32 {
     loop {
         assert!(Instant::now() < deadline, "job {i} was never stored");
         match queue
-            .add_bulk_replicated(&[job(i)], replicas, Duration::from_millis(500))
+            .add_bulk_replicated(&[numbered(i)], replicas, Duration::from_millis(500))
             .await
         {
             Ok((_, acked)) if acked >= replicas => return failures,
@@ -112,7 +102,7 @@ async fn a_replicated_add_counts_replicas_and_an_unknown_master_is_a_connect_err
         .await
         .unwrap();
     let (ids, acked) = queue
-        .add_bulk_replicated(&[job(1), job(2)], 1, Duration::from_secs(2))
+        .add_bulk_replicated(&[numbered(1), numbered(2)], 1, Duration::from_secs(2))
         .await
         .unwrap();
     assert_eq!((ids.len(), acked), (2, 1));
@@ -134,7 +124,7 @@ async fn a_replicated_add_counts_replicas_and_an_unknown_master_is_a_connect_err
 
     set.server_mut(1).kill();
     let (_, acked) = queue
-        .add_bulk_replicated(&[job(3)], 1, Duration::from_millis(100))
+        .add_bulk_replicated(&[numbered(3)], 1, Duration::from_millis(100))
         .await
         .unwrap();
     assert_eq!(acked, 0, "no replica left to acknowledge");
