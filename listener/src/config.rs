@@ -64,6 +64,10 @@ pub struct Config {
     #[arg(long = "dedup-ttl-secs", env = "DEDUP_TTL_SECS", default_value = "86400", value_parser = parse_secs)]
     pub dedup_ttl: Duration,
 
+    /// Accept webhooks without checking signatures when no signing key is configured (refused otherwise).
+    #[arg(long, env = "ALLOW_UNSIGNED")]
+    pub allow_unsigned: bool,
+
     /// Signing keys, comma-separated (several are active at once during a rotation).
     #[arg(
         long = "secret",
@@ -94,9 +98,29 @@ pub struct Config {
     )]
     pub quarantine_queue: String,
 
+    /// How long a quarantined request is kept before it is cleaned, in seconds.
+    #[arg(long = "quarantine-ttl-secs", env = "QUARANTINE_TTL_SECS", default_value = "604800", value_parser = parse_secs)]
+    pub quarantine_ttl: Duration,
+
+    /// Most requests quarantined per second; past it, 401.
+    #[arg(long, env = "QUARANTINE_MAX_PER_SEC", default_value = "10", value_parser = parse_positive_u32)]
+    pub quarantine_max_per_sec: u32,
+
+    /// Largest body quarantined, in bytes; larger ones get 401.
+    #[arg(long, env = "QUARANTINE_MAX_BODY_BYTES", default_value = "65536", value_parser = parse_positive)]
+    pub quarantine_max_body_bytes: usize,
+
+    /// Most jobs kept in the quarantine queue; past it, 401.
+    #[arg(long, env = "QUARANTINE_MAX_JOBS", default_value = "10000", value_parser = parse_positive_u64)]
+    pub quarantine_max_jobs: u64,
+
     /// Directory of the local spool that keeps events while Redis is unreachable.
-    #[arg(long, env = "SPOOL_DIR", default_value = "./spool")]
+    #[arg(long, env = "SPOOL_DIR", default_value = "./spool", global = true)]
     pub spool_dir: PathBuf,
+
+    /// Largest size of the spool file on disk, in bytes; past it events get 503.
+    #[arg(long, env = "SPOOL_MAX_BYTES", default_value = "1073741824", value_parser = parse_positive_u64)]
+    pub spool_max_bytes: u64,
 
     /// Largest accepted body in bytes; larger bodies get 413.
     #[arg(long, env = "MAX_BODY_BYTES", default_value = "1048576", value_parser = parse_positive)]
@@ -111,9 +135,21 @@ pub struct Config {
     #[arg(long, env = "MIN_REPLICAS_ACKS", default_value = "0")]
     pub min_replicas_acks: u32,
 
-    /// How long a client may take to send its request, in ms.
+    /// How long a client may take to send a whole request (head and body), for every request on a connection, in ms.
     #[arg(long = "client-timeout-ms", env = "CLIENT_TIMEOUT_MS", default_value = "5000", value_parser = parse_millis)]
     pub client_timeout: Duration,
+
+    /// How long an idle kept-alive connection stays open, in seconds.
+    #[arg(long = "keep-alive-secs", env = "KEEP_ALIVE_SECS", default_value = "15", value_parser = parse_secs)]
+    pub keep_alive: Duration,
+
+    /// Most open client connections, for the whole process.
+    #[arg(long, env = "MAX_CONNECTIONS", default_value = "10000", value_parser = parse_positive)]
+    pub max_connections: usize,
+
+    /// Body bytes received and not yet answered, across all connections; beyond it, 503.
+    #[arg(long, env = "MAX_INFLIGHT_BODY_BYTES", default_value = "268435456", value_parser = parse_positive)]
+    pub max_inflight_body_bytes: usize,
 
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "HTTP_WORKERS")]
@@ -122,6 +158,33 @@ pub struct Config {
     /// Log format.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
     pub log_format: LogFormat,
+
+    /// Instead of serving: work on the spool of a stopped listener.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// What the binary does instead of serving.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Subcommand)]
+pub enum Command {
+    /// Inspect or repair the spool of a stopped listener (same --spool-dir / SPOOL_DIR).
+    #[command(subcommand)]
+    Spool(SpoolCommand),
+}
+
+/// `sellsy-listener spool …`: each prints JSON on stdout and exits 0, or 2 with one line.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Subcommand)]
+pub enum SpoolCommand {
+    /// Prints {"pending":N,"dead_letters":N,"bytes":N}.
+    Stats,
+    /// Prints one JSON record per line: job id, body, when received, last error.
+    Export {
+        /// Export the dead letters instead of the pending records.
+        #[arg(long)]
+        dead_letters: bool,
+    },
+    /// Moves every dead letter back to the pending records (drained at the next start) and prints {"requeued":N}.
+    RequeueDeadLetters,
 }
 
 /// Answer to a request whose signature does not verify.
@@ -204,6 +267,20 @@ fn parse_secs(value: &str) -> Result<Duration, String> {
     match value.parse::<u64>() {
         Ok(0) | Err(_) => Err(format!("{value:?} is not a positive number of seconds")),
         Ok(secs) => Ok(Duration::from_secs(secs)),
+    }
+}
+
+fn parse_positive_u64(value: &str) -> Result<u64, String> {
+    match value.parse::<u64>() {
+        Ok(0) | Err(_) => Err(format!("{value:?} is not a positive number")),
+        Ok(n) => Ok(n),
+    }
+}
+
+fn parse_positive_u32(value: &str) -> Result<u32, String> {
+    match value.parse::<u32>() {
+        Ok(0) | Err(_) => Err(format!("{value:?} is not a positive number")),
+        Ok(n) => Ok(n),
     }
 }
 
