@@ -19,11 +19,13 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use examples::{Args, fail};
-use serde_json::{Value, json};
-use sha1::{Digest, Sha1};
+use serde_json::Value;
 use testkit::RedisServer;
 
-const SECRET: &str = "3f6c1d2e-8a4b-4c7d-9e10-5b2a7f9c0d11";
+#[path = "bench_support.rs"]
+mod bench_support;
+use bench_support::{SECRET, build_listener, event, free_port, sign};
+
 const QUEUE: &str = "sellsy-webhooks";
 
 struct Target {
@@ -469,52 +471,6 @@ fn ready(target: Target, port: u16) -> Target {
     fail(&format!("the {} listener did not start", target.label))
 }
 
-fn build_listener() -> PathBuf {
-    let status = Command::new(env!("CARGO"))
-        .args([
-            "build",
-            "--release",
-            "-q",
-            "-p",
-            "listener",
-            "--bin",
-            "sellsy-listener",
-        ])
-        .status()
-        .unwrap_or_else(|err| fail(&format!("cargo build: {err}")));
-    if !status.success() {
-        fail("cannot build the listener");
-    }
-    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    target_dir.join("release/sellsy-listener")
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|socket| socket.local_addr())
-        .map(|addr| addr.port())
-        .unwrap_or_else(|err| fail(&err.to_string()))
-}
-
-/// A ~600-byte Sellsy estimate event in JSON mode with `relatedobject`, unique per `n`.
-fn event(n: u64) -> Vec<u8> {
-    json!({
-        "eventType": "docslog", "timestamp": "1732400123", "event": "step",
-        "relatedid": (48_213_377 + n).to_string(), "relatedtype": "estimate",
-        "ownerid": "204551", "ownertype": "staff", "corpid": "90812",
-        "relatedobject": {
-            "id": 48_213_377 + n, "number": "DEV-2024-01137", "status": "accepted", "date": "2024-11-23",
-            "currency": "EUR", "subject": "Refonte site e-commerce", "related": [{"id": 7_311_820, "type": "company"}],
-            "amounts": {"total_raw_excl_tax": "12500.00", "total_excl_tax": "12500.00", "total_incl_tax": "15000.00"},
-            "assigned_staff_id": 204_551, "issuer_address_id": 1_002_334, "decimal_number": {"unit_price": 2, "quantity": 2}
-        }
-    })
-    .to_string()
-    .into_bytes()
-}
-
 fn write_distinct_events(path: &Path, first: u64, count: u64) {
     let mut text = Vec::with_capacity(count as usize * 620);
     for n in first..first + count {
@@ -524,13 +480,3 @@ fn write_distinct_events(path: &Path, first: u64, count: u64) {
     std::fs::write(path, text).unwrap_or_else(|err| fail(&err.to_string()));
 }
 
-fn sign(body: &[u8]) -> String {
-    let mut hasher = Sha1::new();
-    hasher.update(SECRET.as_bytes());
-    hasher.update(body);
-    hasher
-        .finalize()
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
-}

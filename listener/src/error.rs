@@ -19,6 +19,9 @@ pub enum Error {
         /// The storage error.
         detail: String,
     },
+    /// No spool could be opened at start, so nothing can be kept while Redis is away.
+    #[error("no spool: events cannot be kept while redis is unreachable")]
+    NoSpool,
     /// The queue refused or Redis failed.
     #[error(transparent)]
     Queue(#[from] bullmq_rs::Error),

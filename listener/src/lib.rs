@@ -171,7 +171,7 @@ fn open_queue(config: &Config, name: &str) -> Result<Queue, Error> {
 /// The spool, or `None` (said loudly) when it cannot be opened: the listener then still
 /// serves while Redis is up and answers 503 while it is not.
 fn open_spool(config: &Config) -> Option<Arc<Spool>> {
-    match Spool::open(&config.spool_dir) {
+    match Spool::open(&config.spool_dir, config.spool_max_bytes) {
         Ok(spool) => {
             tracing::info!(path = %spool.path().display(), pending = spool.len(), "spool open");
             Some(Arc::new(spool))
@@ -191,12 +191,9 @@ async fn check_redis_at_start(shared: &Shared) {
         shared.queue.write_meta().await
     };
     match tokio::time::timeout(Duration::from_secs(1), check).await {
-        Ok(Ok(())) => shared.set_redis_down(false),
-        _ => {
-            tracing::warn!(
-                "REDIS IS UNREACHABLE at start: accepting events into the spool until it is back"
-            );
-            shared.set_redis_down(true);
-        }
+        Ok(Ok(())) => shared.router.redis_recovered(),
+        _ => tracing::warn!(
+            "REDIS IS UNREACHABLE at start: accepting events into the spool until it is back"
+        ),
     }
 }

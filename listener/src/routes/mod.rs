@@ -7,10 +7,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::{HttpResponse, web};
-use bullmq_rs::{JobOptions, Queue};
+use bullmq_rs::{Deduplication, JobOptions, NewJob, Queue};
 
 use crate::config::BadSignature;
 use crate::ingest::{Ingest, Shared};
+use crate::sellsy::SellsyEvent;
 use crate::signature::Verifier;
 
 /// Header carrying the request id (taken from the client when it sends one).
@@ -46,6 +47,24 @@ pub struct JobTemplate {
     pub options: JobOptions,
     /// How long a redelivery is recognised.
     pub dedup_ttl: Duration,
+}
+
+impl JobTemplate {
+    /// The event's job: the template's name and options, plus the id and deduplication
+    /// window derived from the event, so that redeliveries and spool replays add nothing
+    /// twice.
+    pub fn job_for(&self, event: &SellsyEvent) -> NewJob {
+        let opts = JobOptions {
+            job_id: Some(event.job_id().into()),
+            deduplication: Some(Deduplication {
+                id: event.dedup_key().to_owned(),
+                ttl: Some(self.dedup_ttl),
+                ..Default::default()
+            }),
+            ..self.options.clone()
+        };
+        NewJob::from_json(&self.name, event.data_json().to_owned(), opts)
+    }
 }
 
 /// Registers every route on `cfg`.

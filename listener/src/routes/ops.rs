@@ -6,6 +6,8 @@ use actix_web::{HttpResponse, web};
 use serde_json::json;
 
 use super::AppState;
+use crate::error::Error;
+use crate::spool::Spool;
 
 /// How long readiness waits for Redis' PING.
 const PING_TIMEOUT: Duration = Duration::from_millis(250);
@@ -15,43 +17,35 @@ pub(super) async fn healthz(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "alive" }))
 }
 
-/// Ready when an event can be stored: Redis answers or the spool is writable. Says which,
-/// and says loudly when signatures are not checked.
+/// Ready (200) exactly when an event can be stored: Redis takes writes (as the batchers
+/// last saw it, and it answers PING now) or the spool can take an append (its own health,
+/// which also heals it). The body says which part fails, and how much the spool holds.
 pub(super) async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let shared = &state.shared;
-    let redis = matches!(
-        tokio::time::timeout(PING_TIMEOUT, shared.queue.ping()).await,
-        Ok(Ok(()))
-    );
-    let spool_dir = shared
-        .spool
-        .as_ref()
-        .map(|spool| spool.path().to_path_buf());
-    let spool = match spool_dir {
-        Some(path) => web::block(move || spool_writable(&path))
+    let redis = shared.router.redis_accepting()
+        && matches!(
+            tokio::time::timeout(PING_TIMEOUT, shared.queue.ping()).await,
+            Ok(Ok(()))
+        );
+    let spool = match shared.spool().cloned() {
+        Some(spool) => web::block(move || SpoolHealth::of(&spool))
             .await
-            .unwrap_or(false),
-        None => false,
+            .unwrap_or_else(|_| SpoolHealth::failing("the health check did not finish")),
+        None => SpoolHealth::failing("no spool could be opened at start"),
     };
-    let signature = if state.verifier.is_enabled() {
-        format!(
-            "enforced ({} key(s), {:?})",
-            state.verifier.secret_count(),
-            state.verifier.scheme()
-        )
-    } else {
-        "NOT CHECKED: no signing key configured".to_owned()
-    };
-    let ready = redis || spool;
+    let ready = redis || spool.writable;
     let status = if ready { 200 } else { 503 };
     shared.metrics.request("readyz", status);
     let body = json!({
         "ready": ready,
         "redis": if redis { "reachable" } else { "unreachable" },
-        "spool": if spool { "writable" } else { "unwritable" },
-        "spool_depth": shared.spool_len(),
-        "stores_to": if redis && shared.spool_len() == 0 { "redis" } else if spool { "spool" } else { "nothing" },
-        "signature": signature,
+        "spool": spool.state,
+        "spool_error": spool.error,
+        "stores_to": if redis { "redis" } else if spool.writable { "spool" } else { "nothing" },
+        "spool_depth": spool.pending,
+        "dead_letters": spool.dead_letters,
+        "spool_bytes": spool.bytes,
+        "signature": signature(&state),
     });
     if ready {
         HttpResponse::Ok().json(body)
@@ -60,15 +54,56 @@ pub(super) async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
-/// The spool's directory accepts a new file (the spool itself is opened exclusively).
-fn spool_writable(spool_file: &std::path::Path) -> bool {
-    let Some(dir) = spool_file.parent() else {
-        return false;
-    };
-    let probe = dir.join(format!(".ready-probe-{}", std::process::id()));
-    let written = std::fs::write(&probe, b"ok").is_ok();
-    let _ = std::fs::remove_file(&probe);
-    written
+/// What `/readyz` says of the spool.
+struct SpoolHealth {
+    writable: bool,
+    state: &'static str,
+    error: Option<String>,
+    pending: u64,
+    dead_letters: u64,
+    bytes: u64,
+}
+
+impl SpoolHealth {
+    fn of(spool: &Spool) -> Self {
+        let (writable, state, error) = match spool.health() {
+            Ok(()) => (true, "writable", None),
+            Err(err @ Error::SpoolFull { .. }) => (false, "full", Some(err.to_string())),
+            Err(err) => (false, "failing", Some(err.to_string())),
+        };
+        Self {
+            writable,
+            state,
+            error,
+            pending: spool.len(),
+            dead_letters: spool.dead_letters(),
+            bytes: spool.bytes(),
+        }
+    }
+
+    fn failing(why: &str) -> Self {
+        Self {
+            writable: false,
+            state: "failing",
+            error: Some(why.to_owned()),
+            pending: 0,
+            dead_letters: 0,
+            bytes: 0,
+        }
+    }
+}
+
+/// Says loudly when signatures are not checked.
+fn signature(state: &AppState) -> String {
+    if state.verifier.is_enabled() {
+        format!(
+            "enforced ({} key(s), {:?})",
+            state.verifier.secret_count(),
+            state.verifier.scheme()
+        )
+    } else {
+        "NOT CHECKED: started with --allow-unsigned".to_owned()
+    }
 }
 
 pub(super) async fn metrics(state: web::Data<AppState>) -> HttpResponse {

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
-use bullmq_rs::{Deduplication, JobOptions, NewJob};
+use bullmq_rs::JobOptions;
 use serde_json::json;
 
 use super::{AppState, REQUEST_ID_HEADER};
@@ -78,7 +78,7 @@ async fn handle(
         .and_then(|value| value.to_str().ok());
     let event =
         sellsy::parse(content_type, &body).map_err(|err| ApiError::BadRequest(err.to_string()))?;
-    let job = job_for(&event, state);
+    let job = state.jobs.job_for(&event);
     job.validate(state.shared.queue.major())
         .map_err(|err| ApiError::BadRequest(err.to_string()))?;
     match state.ingest.store(job, received).await {
@@ -114,22 +114,6 @@ fn read_body(
         return Err(ApiError::PayloadTooLarge { limit });
     }
     Ok(body)
-}
-
-/// The event's job: the template's name and options, plus the id and deduplication
-/// window derived from the event, so that redeliveries and spool replays add nothing twice.
-fn job_for(event: &SellsyEvent, state: &AppState) -> NewJob {
-    let template = &state.jobs;
-    let opts = JobOptions {
-        job_id: Some(event.job_id().into()),
-        deduplication: Some(Deduplication {
-            id: event.dedup_key().to_owned(),
-            ttl: Some(template.dedup_ttl),
-            ..Default::default()
-        }),
-        ..template.options.clone()
-    };
-    NewJob::from_json(&template.name, event.data_json().to_owned(), opts)
 }
 
 /// Parks a badly signed request in the quarantine queue; 200 only once it is stored there.

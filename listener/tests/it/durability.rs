@@ -113,9 +113,19 @@ fn as_strs(args: &[String]) -> Vec<&str> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_killed_and_restarted_under_load_loses_nothing() {
+    redis_killed_and_restarted_under_load(&[]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_killed_and_restarted_under_load_loses_nothing_with_four_http_workers() {
+    redis_killed_and_restarted_under_load(&["--workers", "4"]).await;
+}
+
+async fn redis_killed_and_restarted_under_load(extra: &[&str]) {
     let mut redis = RedisServer::with_aof();
     let spool = TempDir::new("redis-kill");
-    let args = spool_args(&redis, &spool);
+    let mut args = spool_args(&redis, &spool);
+    args.extend(extra.iter().map(|arg| (*arg).to_owned()));
     let listener = InProcess::start(&as_strs(&args)).await;
     let numbers = Arc::new(AtomicU64::new(0));
 
@@ -139,9 +149,19 @@ async fn redis_killed_and_restarted_under_load_loses_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_down_for_ten_seconds_under_load_spools_then_drains() {
+    redis_down_for_ten_seconds_under_load(&[]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_down_for_ten_seconds_under_load_spools_then_drains_with_four_http_workers() {
+    redis_down_for_ten_seconds_under_load(&["--workers", "4"]).await;
+}
+
+async fn redis_down_for_ten_seconds_under_load(extra: &[&str]) {
     let mut redis = RedisServer::with_aof();
     let spool = TempDir::new("redis-down");
-    let args = spool_args(&redis, &spool);
+    let mut args = spool_args(&redis, &spool);
+    args.extend(extra.iter().map(|arg| (*arg).to_owned()));
     let listener = InProcess::start(&as_strs(&args)).await;
     let numbers = Arc::new(AtomicU64::new(0));
 

@@ -37,6 +37,12 @@ impl Drop for TempDir {
     }
 }
 
+/// One HTTP worker unless the test asks for another count.
+fn default_workers(args: &[&str]) -> impl Iterator<Item = &'static str> {
+    let given = args.contains(&"--workers");
+    ["--workers", "1"].into_iter().filter(move |_| !given)
+}
+
 /// The listener running in this process, on a thread of its own with its own actix
 /// system (as `main` runs it).
 pub(crate) struct InProcess {
@@ -49,16 +55,11 @@ impl InProcess {
     /// Starts the listener with these extra flags on a free loopback port.
     pub(crate) async fn start(args: &[&str]) -> Self {
         let config = Config::try_parse_from(
-            [
-                "sellsy-listener",
-                "--listen",
-                "127.0.0.1:0",
-                "--workers",
-                "1",
-            ]
-            .iter()
-            .copied()
-            .chain(args.iter().copied()),
+            ["sellsy-listener", "--listen", "127.0.0.1:0"]
+                .iter()
+                .copied()
+                .chain(default_workers(args))
+                .chain(args.iter().copied()),
         )
         .unwrap();
         let socket = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -106,7 +107,8 @@ impl Process {
             .port();
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_sellsy-listener"))
-            .args(["--listen", &addr.to_string(), "--workers", "1"])
+            .args(["--listen", &addr.to_string()])
+            .args(default_workers(args))
             .args(args)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())

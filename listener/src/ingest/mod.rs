@@ -1,0 +1,340 @@
+//! The acknowledgement rule: an event is answered 200 only once it is stored, in Redis
+//! within the deadline or else in the local spool; when neither can take it, the answer
+//! is 503. Concurrent events are coalesced: one batcher per HTTP worker sends all events
+//! waiting at that moment in one `add_bulk` (one round trip, one script call), so
+//! throughput grows with load instead of hitting Redis' per-call ceiling.
+//!
+//! Where a batch goes is decided by [`state::Router`]; how it is added to Redis by
+//! [`redis::RedisStore`]; the spool's record format lives in [`crate::spool`].
+//!
+//! # An add that outlives its deadline
+//!
+//! When Redis answers after the deadline, the batch was already spooled and acknowledged.
+//! The add is not cancelled: the batcher keeps waiting for its outcome in the background,
+//! and when the jobs turn out to be stored it removes their spool records. Every record
+//! whose add may have run keeps the time of that attempt (`attempted_ms`), so that the
+//! drainer never adds an event again once the deduplication window that would recognise
+//! it may have passed (see [`crate::drain`]).
+//!
+//! # Memory
+//!
+//! Each batcher holds at most [`QUEUE_CAPACITY`] events and [`QUEUE_MAX_BYTES`] of job data
+//! (senders wait beyond either), and one Redis call carries at most [`MAX_BATCH`] events and
+//! [`MAX_BATCH_BYTES`] of data.
+
+pub mod redis;
+pub mod state;
+
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use bullmq_rs::{JobId, NewJob, Queue};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
+
+use crate::metrics::{Metrics, StoredIn};
+use crate::spool::{Spool, SpoolRecord, SpoolSeq};
+
+pub use self::redis::Durability;
+use self::redis::{AddOutcome, RedisStore};
+use self::state::{Destination, Router};
+
+/// Most events sent in one Redis call.
+pub const MAX_BATCH: usize = 512;
+/// Most job data, in bytes, sent in one Redis call (one event larger than this goes alone).
+pub const MAX_BATCH_BYTES: usize = 4 << 20;
+/// Events that may wait for one batcher before senders wait too.
+pub const QUEUE_CAPACITY: usize = 8192;
+/// Job data, in bytes, that may wait for one batcher (or be in its batch) before senders
+/// wait too.
+pub const QUEUE_MAX_BYTES: usize = 32 << 20;
+
+/// Where an acknowledged event is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stored {
+    /// A BullMQ job (or the job that already holds this event's id).
+    InRedis(JobId),
+    /// In the local spool, under this sequence number.
+    InSpool(SpoolSeq),
+}
+
+/// Neither Redis nor the spool could store the event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unavailable;
+
+/// State shared by the batchers, the drainer and the routes.
+pub struct Shared {
+    /// The queue events go to (the drainer, probes and metrics use it; each HTTP worker
+    /// adds through a connection of its own).
+    pub queue: Queue,
+    /// Where events go now.
+    pub router: Router,
+    /// When an event counts as stored in Redis.
+    pub durability: Durability,
+    /// The metrics.
+    pub metrics: Arc<Metrics>,
+}
+
+impl Shared {
+    /// Shares these parts; Redis counts as unreachable until it answers.
+    pub fn new(
+        queue: Queue,
+        spool: Option<Arc<Spool>>,
+        durability: Durability,
+        metrics: Arc<Metrics>,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            queue,
+            router: Router::new(spool),
+            durability,
+            metrics,
+        })
+    }
+
+    /// The spool, when one could be opened.
+    pub fn spool(&self) -> Option<&Arc<Spool>> {
+        self.router.spool()
+    }
+
+    /// Events waiting in the spool.
+    pub fn spool_len(&self) -> u64 {
+        self.spool().map_or(0, |spool| spool.len())
+    }
+}
+
+/// Milliseconds since the Unix epoch, for spool records.
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| u64::try_from(since.as_millis()).unwrap_or(u64::MAX))
+}
+
+struct Pending {
+    job: NewJob,
+    received: Instant,
+    received_ms: u64,
+    reply: oneshot::Sender<Result<Stored, Unavailable>>,
+    /// Holds this event's bytes of the batcher's budget until it is answered.
+    _bytes: OwnedSemaphorePermit,
+}
+
+impl Pending {
+    fn bytes(&self) -> usize {
+        self.job.data_json().len()
+    }
+}
+
+/// The handle the routes store events through. Cheap to clone.
+#[derive(Clone)]
+pub struct Ingest {
+    sender: mpsc::Sender<Pending>,
+    bytes: Arc<Semaphore>,
+}
+
+impl Ingest {
+    /// Starts a batcher on the current thread's runtime, adding through `queue` (a
+    /// connection of this thread's own, so that a request, its batch and the Redis reply
+    /// never wait for another thread to wake up). It ends when every `Ingest` is dropped,
+    /// after storing what was already handed to it.
+    pub fn start(shared: Arc<Shared>, queue: Queue) -> Self {
+        let (sender, receiver) = mpsc::channel(QUEUE_CAPACITY);
+        let store = RedisStore::new(queue, shared.durability);
+        tokio::task::spawn_local(
+            Batcher {
+                shared,
+                store,
+                receiver,
+            }
+            .run(),
+        );
+        Self {
+            sender,
+            bytes: Arc::new(Semaphore::new(QUEUE_MAX_BYTES)),
+        }
+    }
+
+    /// Stores one event; resolves once it is in Redis or in the spool.
+    ///
+    /// # Errors
+    /// [`Unavailable`] when neither could take it.
+    pub async fn store(&self, job: NewJob, received: Instant) -> Result<Stored, Unavailable> {
+        let cost = job.data_json().len().clamp(1, QUEUE_MAX_BYTES);
+        let permit = self
+            .bytes
+            .clone()
+            .acquire_many_owned(u32::try_from(cost).unwrap_or(u32::MAX))
+            .await
+            .map_err(|_| Unavailable)?;
+        let (reply, answer) = oneshot::channel();
+        self.sender
+            .send(Pending {
+                job,
+                received,
+                received_ms: now_ms(),
+                reply,
+                _bytes: permit,
+            })
+            .await
+            .map_err(|_| Unavailable)?;
+        answer.await.unwrap_or(Err(Unavailable))
+    }
+}
+
+struct Batcher {
+    shared: Arc<Shared>,
+    store: RedisStore,
+    receiver: mpsc::Receiver<Pending>,
+}
+
+/// How an add ended as seen at the deadline.
+enum AtDeadline {
+    /// Redis answered in time.
+    Answered(AddOutcome),
+    /// Redis had not answered; the add goes on in this task.
+    Missed(tokio::task::JoinHandle<AddOutcome>),
+}
+
+impl Batcher {
+    async fn run(mut self) {
+        let mut carried: Option<Pending> = None;
+        loop {
+            let first = match carried.take() {
+                Some(pending) => pending,
+                None => match self.receiver.recv().await {
+                    Some(pending) => pending,
+                    None => return,
+                },
+            };
+            let mut bytes = first.bytes();
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                let Ok(next) = self.receiver.try_recv() else {
+                    break;
+                };
+                if bytes + next.bytes() > MAX_BATCH_BYTES {
+                    carried = Some(next);
+                    break;
+                }
+                bytes += next.bytes();
+                batch.push(next);
+            }
+            self.store(batch).await;
+        }
+    }
+
+    async fn store(&self, batch: Vec<Pending>) {
+        let router = &self.shared.router;
+        if router.destination() == Destination::Spool {
+            return self.spool(batch, None).await;
+        }
+        let jobs: Arc<[NewJob]> = batch.iter().map(|p| p.job.clone()).collect();
+        let attempted = now_ms();
+        match self.add_within_deadline(jobs).await {
+            AtDeadline::Answered(AddOutcome::Stored(ids)) => {
+                for (pending, id) in batch.into_iter().zip(ids) {
+                    self.shared
+                        .metrics
+                        .stored(StoredIn::Redis, pending.received.elapsed());
+                    let _ = pending.reply.send(Ok(Stored::InRedis(id)));
+                }
+            }
+            AtDeadline::Answered(outcome) => {
+                tracing::warn!(reason = %outcome, events = batch.len(), "spooling the events");
+                if !matches!(outcome, AddOutcome::Unreplicated { .. }) {
+                    self.shared.metrics.redis_error();
+                    router.redis_failed();
+                }
+                self.spool(batch, Some(attempted)).await;
+            }
+            AtDeadline::Missed(add) => {
+                tracing::warn!(
+                    events = batch.len(),
+                    "redis missed the deadline: spooling the events"
+                );
+                self.shared.metrics.redis_error();
+                router.redis_failed();
+                if let Some(seqs) = self.spool(batch, Some(attempted)).await {
+                    tokio::task::spawn_local(confirm_late_add(self.shared.clone(), add, seqs));
+                }
+            }
+        }
+    }
+
+    /// Starts the add as a task of its own, so that missing the deadline does not cancel it.
+    async fn add_within_deadline(&self, jobs: Arc<[NewJob]>) -> AtDeadline {
+        let deadline = self.store.durability().deadline;
+        let store = self.store.clone();
+        let mut add = tokio::task::spawn_local(async move {
+            store
+                .add(&jobs, RedisStore::replica_wait_within(deadline))
+                .await
+        });
+        match tokio::time::timeout(deadline, &mut add).await {
+            Ok(Ok(outcome)) => AtDeadline::Answered(outcome),
+            Ok(Err(_)) => AtDeadline::Answered(AddOutcome::Lost),
+            Err(_) => AtDeadline::Missed(add),
+        }
+    }
+
+    /// Appends the batch to the spool and answers it: 200 (spooled) for every event once
+    /// the append is durable, 503 for every event when it is not. Returns the sequence
+    /// numbers on success.
+    async fn spool(&self, batch: Vec<Pending>, attempted: Option<u64>) -> Option<Vec<SpoolSeq>> {
+        let records: Vec<SpoolRecord> = batch
+            .iter()
+            .map(|p| SpoolRecord::from_job(&p.job, p.received_ms, attempted))
+            .collect();
+        let appended = match self.shared.spool().cloned() {
+            Some(spool) => tokio::task::spawn_blocking(move || spool.append(&records))
+                .await
+                .unwrap_or_else(|join| Err(crate::Error::Io(std::io::Error::other(join)))),
+            None => Err(crate::Error::NoSpool),
+        };
+        match appended {
+            Ok(seqs) => {
+                for (pending, seq) in batch.into_iter().zip(&seqs) {
+                    self.shared
+                        .metrics
+                        .stored(StoredIn::Spool, pending.received.elapsed());
+                    let _ = pending.reply.send(Ok(Stored::InSpool(*seq)));
+                }
+                self.shared.router.wake_drainer();
+                Some(seqs)
+            }
+            Err(err) => {
+                tracing::error!(error = %err, events = batch.len(), "the spool cannot store the events: answering 503");
+                self.shared.metrics.unavailable(batch.len() as u64);
+                for pending in batch {
+                    let _ = pending.reply.send(Err(Unavailable));
+                }
+                None
+            }
+        }
+    }
+}
+
+/// Waits for an add that missed its deadline; when it stored the jobs after all, their
+/// spool records are removed (the drainer would otherwise add them again, harmlessly
+/// within the deduplication window, but needlessly).
+async fn confirm_late_add(
+    shared: Arc<Shared>,
+    add: tokio::task::JoinHandle<AddOutcome>,
+    seqs: Vec<SpoolSeq>,
+) {
+    let Ok(AddOutcome::Stored(ids)) = add.await else {
+        return;
+    };
+    let Some(spool) = shared.spool().cloned() else {
+        return;
+    };
+    match tokio::task::spawn_blocking(move || spool.remove(&seqs)).await {
+        Ok(Ok(())) => {
+            tracing::info!(
+                events = ids.len(),
+                "a late add stored spooled events: their records are removed"
+            );
+            shared.router.wake_drainer();
+        }
+        // Left in the spool, the drainer sends them again with the same job ids.
+        _ => tracing::warn!("cannot remove the records of a late add from the spool"),
+    }
+}

@@ -1,0 +1,483 @@
+//! Faults beyond Redis going away: a full disk, a record that no longer validates, a
+//! replica down for a long stretch, an add that runs after its deadline, the listener
+//! killed at random moments while it drains. Every event answered 200 ends in Redis once.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use listener::spool::{Spool, SpoolRecord};
+use redis::Commands;
+use testkit::{RedisServer, eventually};
+
+use crate::durability::Outcome;
+use crate::support::{InProcess, Process, SECRET, TempDir, event, post_signed, request};
+
+const WAIT: &str = "bull:sellsy-webhooks:wait";
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+fn job_exists(redis: &RedisServer, id: &str) -> bool {
+    redis
+        .connection(0)
+        .exists(format!("bull:sellsy-webhooks:{id}"))
+        .unwrap()
+}
+
+fn readyz(body: &crate::support::Response) -> serde_json::Value {
+    body.json()
+}
+
+/// A tmpfs of `size` mounted on `dir` for the life of the value (tests run as root in
+/// CI); `None`, with the reason printed, where mounting is not allowed.
+struct Tmpfs {
+    dir: std::path::PathBuf,
+}
+
+impl Tmpfs {
+    fn mount(dir: &Path, size: &str) -> Option<Self> {
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .status();
+        match status {
+            Ok(status) if status.success() => Some(Self {
+                dir: dir.to_owned(),
+            }),
+            other => {
+                eprintln!("SKIPPED: cannot mount a tmpfs here ({other:?}); this test needs root");
+                None
+            }
+        }
+    }
+
+    fn grow(&self, size: &str) {
+        let status = Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(&self.dir)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_gives_503s_never_a_false_200_and_heals_when_space_returns() {
+    let mut redis = RedisServer::with_aof();
+    let dir = TempDir::new("disk-full");
+    let Some(disk) = Tmpfs::mount(&dir.0, "3m") else {
+        return;
+    };
+    let spool_dir = dir.0.join("spool");
+    let listener = InProcess::start(&[
+        "--redis-url",
+        &redis.url(),
+        "--secret",
+        SECRET,
+        "--spool-dir",
+        spool_dir.to_str().unwrap(),
+    ])
+    .await;
+    redis.kill();
+
+    let mut outcome = Outcome::default();
+    let mut n = 0;
+    while outcome.refused < 20 {
+        n += 1;
+        assert!(n < 50_000, "the 3 MiB disk never filled");
+        let response = post_signed(listener.addr, &event(n)).await.unwrap();
+        match response.status {
+            200 => {
+                outcome
+                    .acked
+                    .insert(n, response.json()["jobId"].as_str().unwrap().to_owned());
+            }
+            503 => {
+                assert!(response.header("retry-after").is_some());
+                outcome.refused += 1;
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+    let full = request(listener.addr, "GET", "/readyz", &[], b"").await.unwrap();
+    assert_eq!(full.status, 503, "{}", readyz(&full));
+    assert_eq!(readyz(&full)["redis"], "unreachable");
+    assert_ne!(readyz(&full)["spool"], "writable");
+    println!(
+        "disk full after {} acknowledged events, readyz: {}",
+        outcome.acked.len(),
+        readyz(&full)
+    );
+
+    disk.grow("64m");
+    redis.restart();
+    eventually(Duration::from_secs(30), "every acknowledged event in redis", || {
+        outcome.acked.values().all(|id| job_exists(&redis, id))
+    });
+    let mut healed = false;
+    for attempt in 0..100 {
+        let response = post_signed(listener.addr, &event(1_000_000 + attempt)).await.unwrap();
+        if response.status == 200 {
+            outcome.acked.insert(
+                1_000_000 + attempt,
+                response.json()["jobId"].as_str().unwrap().to_owned(),
+            );
+            healed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(healed, "no restart needed: 200s again once space and redis are back");
+    eventually(Duration::from_secs(30), "the spool to drain", || {
+        outcome.acked.values().all(|id| job_exists(&redis, id))
+    });
+    let ready = request(listener.addr, "GET", "/readyz", &[], b"").await.unwrap();
+    assert_eq!(ready.status, 200, "{}", readyz(&ready));
+    let waiting: usize = redis.connection(0).llen(WAIT).unwrap();
+    assert_eq!(waiting, outcome.acked.len(), "one job per acknowledged event");
+    listener.stop().await;
+}
+
+fn record(job_id: &str, opts: &str, attempted_ms: Option<u64>) -> SpoolRecord {
+    SpoolRecord {
+        job_id: job_id.to_owned(),
+        name: "event".to_owned(),
+        data: format!(r#"{{"id":"{job_id}"}}"#),
+        opts: opts.to_owned(),
+        received_ms: now_ms(),
+        attempted_ms,
+    }
+}
+
+fn listener_opts(job_id: &str, extra: &str) -> String {
+    format!(
+        r#"{{"jobId":"{job_id}","deduplication":{{"id":"{job_id}","ttl":86400000}},"removeOnComplete":true{extra}}}"#
+    )
+}
+
+fn spool_command(spool_dir: &Path, args: &[&str]) -> (i32, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_sellsy-listener"))
+        .arg("--spool-dir")
+        .arg(spool_dir)
+        .arg("spool")
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8(output.stdout).unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn a_record_that_no_longer_validates_is_set_aside_and_requeued_after_a_fix() {
+    let redis = RedisServer::start();
+    let spool_dir = TempDir::new("dead-letter");
+    {
+        // Written by a listener on BullMQ 5, whose highest priority is one above BullMQ 6's.
+        let spool = Spool::open(&spool_dir.0, 1 << 30).unwrap();
+        spool
+            .append(&[
+                record("sellsy-first", &listener_opts("sellsy-first", ""), None),
+                record(
+                    "sellsy-v5-only",
+                    &listener_opts("sellsy-v5-only", r#","priority":2097152"#),
+                    None,
+                ),
+                record("sellsy-third", &listener_opts("sellsy-third", ""), None),
+            ])
+            .unwrap();
+    }
+    let args = [
+        "--redis-url",
+        &redis.url(),
+        "--secret",
+        SECRET,
+        "--spool-dir",
+        spool_dir.0.to_str().unwrap(),
+    ];
+    let listener = InProcess::start(&args).await;
+
+    eventually(Duration::from_secs(20), "the valid records to reach redis", || {
+        job_exists(&redis, "sellsy-first") && job_exists(&redis, "sellsy-third")
+    });
+    let live = post_signed(listener.addr, &event(7)).await.unwrap();
+    assert_eq!(
+        (live.status, live.json()["status"].as_str()),
+        (200, Some("queued"))
+    );
+    let ready = request(listener.addr, "GET", "/readyz", &[], b"").await.unwrap();
+    assert_eq!(readyz(&ready)["dead_letters"], 1, "{}", readyz(&ready));
+    assert!(!job_exists(&redis, "sellsy-v5-only"));
+    listener.stop().await;
+
+    let (code, stats) = spool_command(&spool_dir.0, &["stats"]);
+    assert_eq!(code, 0);
+    let stats: serde_json::Value = serde_json::from_str(&stats).unwrap();
+    assert_eq!((stats["pending"].as_u64(), stats["dead_letters"].as_u64()), (Some(0), Some(1)));
+    let (code, export) = spool_command(&spool_dir.0, &["export", "--dead-letters"]);
+    assert_eq!(code, 0);
+    let lines: Vec<serde_json::Value> = export
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1, "{export}");
+    assert_eq!(lines[0]["job_id"], "sellsy-v5-only");
+    assert!(
+        lines[0]["last_error"].as_str().unwrap().contains("priority"),
+        "{export}"
+    );
+    let (code, requeued) = spool_command(&spool_dir.0, &["requeue-dead-letters"]);
+    assert_eq!((code, requeued.trim()), (0, r#"{"requeued":1}"#));
+
+    // The fix: back to the BullMQ major the record was written for.
+    let mut fixed = args.to_vec();
+    fixed.extend(["--bullmq-major", "5"]);
+    let listener = InProcess::start(&fixed).await;
+    eventually(Duration::from_secs(20), "the requeued record to reach redis", || {
+        job_exists(&redis, "sellsy-v5-only")
+    });
+    listener.stop().await;
+    let (_, stats) = spool_command(&spool_dir.0, &["stats"]);
+    let stats: serde_json::Value = serde_json::from_str(&stats).unwrap();
+    assert_eq!((stats["pending"].as_u64(), stats["dead_letters"].as_u64()), (Some(0), Some(0)));
+}
+
+#[tokio::test]
+async fn an_attempted_record_past_its_dedup_window_is_set_aside_not_added_again() {
+    let redis = RedisServer::start();
+    let spool_dir = TempDir::new("past-window");
+    {
+        let spool = Spool::open(&spool_dir.0, 1 << 30).unwrap();
+        let short = r#"{"jobId":"sellsy-old","deduplication":{"id":"old","ttl":2000}}"#;
+        let fresh = r#"{"jobId":"sellsy-fresh","deduplication":{"id":"fresh","ttl":2000}}"#;
+        let never = r#"{"jobId":"sellsy-never-sent","deduplication":{"id":"never","ttl":2000}}"#;
+        spool
+            .append(&[
+                record("sellsy-old", short, Some(now_ms() - 10_000)),
+                record("sellsy-fresh", fresh, Some(now_ms())),
+                // Old, but never sent to Redis: always safe to add.
+                SpoolRecord {
+                    received_ms: now_ms() - 3_600_000,
+                    ..record("sellsy-never-sent", never, None)
+                },
+            ])
+            .unwrap();
+    }
+    let listener = InProcess::start(&[
+        "--redis-url",
+        &redis.url(),
+        "--secret",
+        SECRET,
+        "--spool-dir",
+        spool_dir.0.to_str().unwrap(),
+    ])
+    .await;
+
+    eventually(Duration::from_secs(20), "the safe records to reach redis", || {
+        job_exists(&redis, "sellsy-fresh") && job_exists(&redis, "sellsy-never-sent")
+    });
+    let ready = request(listener.addr, "GET", "/readyz", &[], b"").await.unwrap();
+    assert_eq!(readyz(&ready)["dead_letters"], 1, "{}", readyz(&ready));
+    assert!(!job_exists(&redis, "sellsy-old"));
+    listener.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_add_that_runs_after_its_deadline_never_makes_a_second_job() {
+    let redis = RedisServer::start();
+    let spool_dir = TempDir::new("late-add");
+    let listener = InProcess::start(&[
+        "--redis-url",
+        &redis.url(),
+        "--secret",
+        SECRET,
+        "--spool-dir",
+        spool_dir.0.to_str().unwrap(),
+        "--dedup-ttl-secs",
+        "1",
+        "--redis-deadline-ms",
+        "100",
+    ])
+    .await;
+    let mut conn = redis.connection(0);
+    let _: () = redis::cmd("CLIENT")
+        .arg(["PAUSE", "1500", "WRITE"])
+        .query(&mut conn)
+        .unwrap();
+
+    let response = post_signed(listener.addr, &event(1)).await.unwrap();
+    assert_eq!(
+        (response.status, response.json()["status"].as_str()),
+        (200, Some("spooled"))
+    );
+    let id = response.json()["jobId"].as_str().unwrap().to_owned();
+    eventually(Duration::from_secs(10), "the late add to run", || {
+        job_exists(&redis, &id)
+    });
+    // A worker processes the job and removes it (removeOnComplete).
+    let _: () = conn.del(format!("bull:sellsy-webhooks:{id}")).unwrap();
+    let _: () = conn.lrem(WAIT, 0, &id).unwrap();
+    // Well past the 1 s deduplication window.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+
+    let ready = request(listener.addr, "GET", "/readyz", &[], b"").await.unwrap();
+    let ready = readyz(&ready);
+    assert_eq!(
+        (ready["spool_depth"].as_u64(), ready["dead_letters"].as_u64()),
+        (Some(0), Some(0)),
+        "the late add's outcome removed its record: {ready}"
+    );
+    assert!(!job_exists(&redis, &id), "no second job");
+    let entries: Vec<(String, Vec<String>)> = redis::cmd("XRANGE")
+        .arg(["bull:sellsy-webhooks:events", "-", "+"])
+        .query(&mut conn)
+        .unwrap();
+    let adds = entries
+        .iter()
+        .filter(|(_, fields)| {
+            fields.windows(2).any(|kv| kv == ["event", "added"])
+                && fields.windows(2).any(|kv| kv[0] == "jobId" && kv[1] == id)
+        })
+        .count();
+    assert_eq!(adds, 1, "one add in the events stream: {entries:?}");
+    listener.stop().await;
+}
+
+fn replica_linked(replica: &RedisServer) -> bool {
+    let info: String = redis::cmd("INFO")
+        .arg("replication")
+        .query(&mut replica.connection(0))
+        .unwrap_or_default();
+    info.contains("master_link_status:up")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_only_replica_down_new_events_still_reach_the_workers() {
+    let primary = RedisServer::start();
+    let mut replica =
+        RedisServer::start_with(&["--replicaof", "127.0.0.1", &primary.port().to_string()]);
+    eventually(Duration::from_secs(10), "the replica to sync", || {
+        replica_linked(&replica)
+    });
+    let spool_dir = TempDir::new("replica-down");
+    let listener = InProcess::start(&[
+        "--redis-url",
+        &primary.url(),
+        "--secret",
+        SECRET,
+        "--spool-dir",
+        spool_dir.0.to_str().unwrap(),
+        "--min-replicas-acks",
+        "1",
+        "--redis-deadline-ms",
+        "200",
+    ])
+    .await;
+    replica.kill();
+
+    let addr = listener.addr;
+    let posts: Vec<_> = (0..40)
+        .map(|n| tokio::spawn(async move { (n, post_signed(addr, &event(n)).await.unwrap()) }))
+        .collect();
+    let mut acked = BTreeMap::new();
+    for post in posts {
+        let (n, response) = post.await.unwrap();
+        assert_eq!(response.status, 200);
+        let id = response.json()["jobId"].as_str().unwrap().to_owned();
+        assert!(
+            job_exists(&primary, &id),
+            "visible to workers as soon as it is acknowledged"
+        );
+        acked.insert(n, id);
+    }
+    let ready = request(addr, "GET", "/readyz", &[], b"").await.unwrap();
+    assert_eq!(readyz(&ready)["stores_to"], "redis", "{}", readyz(&ready));
+    let held = readyz(&ready)["spool_depth"].as_u64().unwrap();
+    assert!(held > 0, "kept until a replica has them: {}", readyz(&ready));
+
+    replica.restart();
+    let confirmed_by = Instant::now() + Duration::from_secs(30);
+    loop {
+        let ready = request(addr, "GET", "/readyz", &[], b"").await.unwrap();
+        if readyz(&ready)["spool_depth"] == 0 {
+            break;
+        }
+        assert!(Instant::now() < confirmed_by, "records not confirmed: {}", readyz(&ready));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let waiting: usize = primary.connection(0).llen(WAIT).unwrap();
+    assert_eq!(waiting, acked.len(), "nothing lost, nothing doubled");
+    let mut on_replica = replica.connection(0);
+    for id in acked.values() {
+        assert!(on_replica
+            .exists::<_, bool>(format!("bull:sellsy-webhooks:{id}"))
+            .unwrap());
+    }
+    listener.stop().await;
+}
+
+/// Pseudo-random milliseconds below `below` (no random crate for one test).
+fn some_millis(below: u64) -> u64 {
+    u64::from(SystemTime::now().duration_since(UNIX_EPOCH).unwrap().subsec_nanos()) % below
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_listener_killed_at_random_moments_while_draining_loses_and_doubles_nothing() {
+    let mut redis = RedisServer::with_aof();
+    let spool_dir = TempDir::new("kill-drain");
+    let args = [
+        "--redis-url",
+        &redis.url(),
+        "--secret",
+        SECRET,
+        "--spool-dir",
+        spool_dir.0.to_str().unwrap(),
+    ];
+    let mut acked = BTreeMap::new();
+    let mut next = 0_u64;
+    let started = Instant::now();
+    for _ in 0..20 {
+        redis.kill();
+        let process = Process::start(&args);
+        let addr = process.addr;
+        let posts: Vec<_> = (next..next + 300)
+            .map(|n| tokio::spawn(async move { (n, post_signed(addr, &event(n)).await.unwrap()) }))
+            .collect();
+        next += 300;
+        for post in posts {
+            let (n, response) = post.await.unwrap();
+            assert_eq!(response.status, 200);
+            acked.insert(n, response.json()["jobId"].as_str().unwrap().to_owned());
+        }
+        redis.restart();
+        // The drainer probes Redis after 100 ms at first, then drains in batches.
+        tokio::time::sleep(Duration::from_millis(some_millis(700))).await;
+        process.kill();
+    }
+    let in_redis_before_the_last_start: usize = redis.connection(0).llen(WAIT).unwrap();
+    let last = Process::start(&args);
+    eventually(Duration::from_secs(60), "every acknowledged event in redis", || {
+        acked.values().all(|id| job_exists(&redis, id))
+    });
+    let waiting: usize = redis.connection(0).llen(WAIT).unwrap();
+    println!(
+        "20 kills in {:?}: {} acknowledged, {in_redis_before_the_last_start} in redis before the last start, {waiting} at the end",
+        started.elapsed(),
+        acked.len()
+    );
+    assert_eq!(waiting, acked.len(), "one job per acknowledged event");
+    drop(last);
+}
