@@ -134,6 +134,41 @@ fn finished_active_and_waiting_children() -> Vec<Value> {
     steps
 }
 
+/// The pending run of a job scheduler (`repeat:<id>:<next ms>`, the scheduler's score)
+/// stays; a job naming a scheduler whose next run is another one goes.
+fn scheduler_runs_stay() -> Vec<Value> {
+    let run = format!("repeat:sched:{OLD_STR}");
+    let stale = "repeat:sched:1600000000000";
+    let mut steps = vec![raw(&["ZADD", "{base}repeat", OLD_STR, "sched"])];
+    for (id, place) in [
+        (run.as_str(), "wait"),
+        (stale, "wait"),
+        (run.as_str(), "delayed"),
+    ] {
+        steps.push(raw(&[
+            "HSET",
+            &format!("{{base}}{id}"),
+            "name",
+            "tick",
+            "timestamp",
+            OLD_STR,
+            "rjk",
+            "sched",
+        ]));
+        steps.push(if place == "wait" {
+            raw(&["LPUSH", "{base}wait", id])
+        } else {
+            raw(&["ZADD", "{base}delayed", "1", id])
+        });
+    }
+    steps.extend([
+        add("plain-old", json!({}), old(json!({}))),
+        clean(GRACE_MS, 0, "waiting"),
+        clean(GRACE_MS, 0, "delayed"),
+    ]);
+    steps
+}
+
 macro_rules! clean_tests {
     ($($case:ident),* $(,)?) => {
         mod bullmq6 {
@@ -152,4 +187,5 @@ clean_tests!(
     waiting_of_a_paused_queue,
     delayed_and_prioritized,
     finished_active_and_waiting_children,
+    scheduler_runs_stay,
 );
