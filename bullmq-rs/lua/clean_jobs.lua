@@ -38,7 +38,8 @@ end
 
 local function isOld(jobKey, fields)
   for _, value in ipairs(redis.call("HMGET", jobKey, unpack(fields))) do
-    if value then return tonumber(value) <= cutoff end
+    -- A value that is not a number never counts as old (BullMQ compares the strings).
+    if value then return (tonumber(value) or math.huge) <= cutoff end
   end
   return true
 end
