@@ -3,7 +3,9 @@
 // Producer driven by the Rust tests: runs a list of Queue operations with real
 // Node BullMQ and reports the resulting job ids.
 //
-// stdin:  {"redisUrl","major","prefix","queue","cluster"?,"steps":[{"op":"add"|"addBulk"|"pause"|"resume"|"sleep",...}]}
+// stdin:  {"redisUrl","major","prefix","queue","cluster"?,"steps":[{"op":"add"|"addBulk"|"pause"|"resume"|"clean"|"sleep",...}]}
+//         clean: {"graceMs","limit","state"}; state "waiting" cleans 'wait', then the
+//         'paused' list if it exists, with what is left of the limit.
 //         ("cluster": true: redisUrl is a node of a Redis Cluster)
 // stdout: one JSON line, an array with one entry per step.
 
@@ -35,12 +37,26 @@ async function runStep(queue, step) {
     case 'resume':
       await queue.resume();
       return null;
+    case 'clean':
+      return clean(queue, step);
     case 'sleep':
       await sleep(step.ms);
       return null;
     default:
       throw new Error(`unknown step op: ${JSON.stringify(step.op)}`);
   }
+}
+
+async function clean(queue, { graceMs, limit, state }) {
+  if (state !== 'waiting') return queue.clean(graceMs, limit, state);
+  const ids = await queue.clean(graceMs, limit, 'wait');
+  const rest = limit === 0 ? 0 : limit - ids.length;
+  // BullMQ 6 keeps its client on the backend.
+  const client = await (queue.backend ? queue.backend.client : queue.client);
+  if ((limit === 0 || rest > 0) && (await client.exists(queue.toKey('paused')))) {
+    ids.push(...(await queue.clean(graceMs, rest, 'paused')));
+  }
+  return ids;
 }
 
 async function main() {

@@ -11,6 +11,7 @@ pub mod drain;
 pub mod error;
 pub mod ingest;
 pub mod metrics;
+pub mod quarantine;
 pub mod routes;
 pub mod sellsy;
 pub mod signature;
@@ -30,6 +31,7 @@ use crate::config::BadSignature;
 use crate::drain::Drainer;
 use crate::ingest::{Durability, Ingest, Shared};
 use crate::metrics::Metrics;
+use crate::quarantine::{BadSignaturePolicy, Quarantine, QuarantineLimits};
 use crate::routes::{AppState, JobTemplate};
 use crate::signature::Verifier;
 use crate::spool::Spool;
@@ -57,6 +59,15 @@ pub async fn run(
     let drainer = tokio::spawn(Drainer::new(shared.clone(), drain_queue).run(async {
         let _ = drainer_stopped.await;
     }));
+    let (stop_cleaner, cleaner_stopped) = tokio::sync::oneshot::channel::<()>();
+    let cleaner = match &parts.bad_signature {
+        BadSignaturePolicy::Quarantine(quarantine) => {
+            Some(tokio::spawn(quarantine.clone().run(async {
+                let _ = cleaner_stopped.await;
+            })))
+        }
+        BadSignaturePolicy::Reject => None,
+    };
     let address = listener.local_addr()?;
     let server = start_http(&config, listener, parts)?;
     let handle = server.handle();
@@ -71,6 +82,10 @@ pub async fn run(
         .map_err(|err| Error::Io(std::io::Error::other(err)))?;
     let _ = stop_drainer.send(());
     let _ = drainer.await;
+    let _ = stop_cleaner.send(());
+    if let Some(cleaner) = cleaner {
+        let _ = cleaner.await;
+    }
     tracing::info!(spooled = shared.spool_len(), "stopped");
     served.map_err(Error::Io)
 }
@@ -79,7 +94,7 @@ pub async fn run(
 struct Parts {
     verifier: Verifier,
     shared: Arc<Shared>,
-    quarantine: Option<Queue>,
+    bad_signature: BadSignaturePolicy,
     template: JobTemplate,
 }
 
@@ -98,20 +113,24 @@ impl Parts {
         )
         .validate(config.bullmq_major)
         .map_err(|err| Error::Config(format!("--job-options: {err}")))?;
-        let quarantine = match config.on_bad_signature {
-            BadSignature::Quarantine => Some(open_queue(config, &config.quarantine_queue)?),
-            BadSignature::Reject => None,
-        };
         let queue = open_queue(config, &config.queue)?;
         let metrics = Arc::new(Metrics::default());
         let durability = Durability {
             deadline: config.redis_deadline,
             min_replicas: config.min_replicas_acks,
         };
+        let bad_signature = match config.on_bad_signature {
+            BadSignature::Reject => BadSignaturePolicy::Reject,
+            BadSignature::Quarantine => BadSignaturePolicy::Quarantine(Quarantine::new(
+                open_queue(config, &config.quarantine_queue)?,
+                QuarantineLimits::from(config),
+                durability,
+            )),
+        };
         Ok(Self {
             verifier,
             shared: Shared::new(queue, open_spool(config), durability, metrics),
-            quarantine,
+            bad_signature,
             template: JobTemplate {
                 name: config.job_name.clone(),
                 options: config.job_options.clone(),
@@ -143,8 +162,7 @@ fn start_http(
             verifier: parts.verifier.clone(),
             jobs: parts.template.clone(),
             max_body_bytes: worker_config.max_body_bytes,
-            on_bad_signature: worker_config.on_bad_signature,
-            quarantine: parts.quarantine.clone(),
+            bad_signature: parts.bad_signature.clone(),
         });
         App::new().configure(|cfg| routes::configure(cfg, state))
     })

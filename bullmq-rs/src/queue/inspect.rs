@@ -143,6 +143,25 @@ impl Queue {
         Ok(())
     }
 
+    /// How many replicas have acknowledged every write made so far through this queue's
+    /// connection (Redis `WAIT 0 0`, which answers at once). Check it before a write that
+    /// must not land on the primary alone: [`Queue::add_bulk_replicated`] can only report
+    /// afterwards that too few replicas acknowledged. On a cluster the question goes, with
+    /// a read of the queue's meta, to the primary holding the queue.
+    ///
+    /// # Errors
+    /// [`crate::Error::Redis`] when Redis cannot be reached.
+    pub async fn replicas_in_sync(&self) -> Result<u32> {
+        let (_, replicas): (bool, u32) = redis::pipe()
+            .exists(&self.keys().meta)
+            .cmd("WAIT")
+            .arg(0)
+            .arg(0)
+            .query_async(&mut self.connection())
+            .await?;
+        Ok(replicas)
+    }
+
     /// Whether the queue is paused (meta has a `paused` field).
     ///
     /// # Errors

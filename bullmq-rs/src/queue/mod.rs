@@ -1,6 +1,7 @@
 //! `Queue`: the producer side of one BullMQ queue.
 
 mod add;
+mod clean;
 mod control;
 mod inspect;
 

@@ -1,6 +1,7 @@
 //! Our Lua scripts: embedded at build time, loaded once, called by SHA.
 
 mod add_jobs;
+mod clean_jobs;
 mod obliterate;
 mod pause;
 mod worker_scripts;
@@ -11,6 +12,7 @@ use crate::connection::Connection;
 use redis::{FromRedisValue, ToRedisArgs};
 
 pub(crate) use add_jobs::{AddJobs, JobArgs, ReplicaWait};
+pub(crate) use clean_jobs::{CleanJobs, CleanTarget};
 pub(crate) use obliterate::{Obliterate, ObliterateStep};
 pub(crate) use pause::{Pause, PauseAction};
 pub(crate) use worker_scripts::{
@@ -102,6 +104,7 @@ const ADD_JOBS: &str = lua!(
     "deduplicate"
 );
 const PAUSE: &str = lua!("pause");
+const CLEAN_JOBS: &str = lua!("clean_jobs", "delete_job");
 const OBLITERATE: &str = lua!("obliterate", "delete_job");
 const MOVE_TO_ACTIVE: &str = lua!(
     "move_to_active",
@@ -161,6 +164,7 @@ const JOB_UPDATES: &str = lua!("job_updates", "emit_event", "queue_context");
 pub(crate) struct Scripts {
     pub(crate) add_jobs: AddJobs,
     pub(crate) pause: Pause,
+    pub(crate) clean_jobs: CleanJobs,
     pub(crate) obliterate: Obliterate,
     pub(crate) move_to_active: MoveToActive,
     pub(crate) move_to_finished: MoveToFinished,
@@ -175,6 +179,7 @@ pub(crate) struct Scripts {
 pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     add_jobs: AddJobs(Script::new("add_jobs", ADD_JOBS)),
     pause: Pause(Script::new("pause", PAUSE)),
+    clean_jobs: CleanJobs(Script::new("clean_jobs", CLEAN_JOBS)),
     obliterate: Obliterate(Script::new("obliterate", OBLITERATE)),
     move_to_active: MoveToActive(Script::new("move_to_active", MOVE_TO_ACTIVE)),
     move_to_finished: MoveToFinished(Script::new("move_to_finished", MOVE_TO_FINISHED)),
@@ -197,6 +202,7 @@ mod tests {
         for (name, source) in [
             ("add_jobs", ADD_JOBS),
             ("pause", PAUSE),
+            ("clean_jobs", CLEAN_JOBS),
             ("obliterate", OBLITERATE),
         ] {
             let sha: Result<String, _> = redis::cmd("SCRIPT")

@@ -11,7 +11,7 @@ use testkit::{RedisServer, dump_keyspace};
 
 use crate::steps::{add, play_with_node, play_with_rust, raw};
 
-async fn compare(major: BullmqMajor, steps: Vec<Value>) {
+pub(crate) async fn compare(major: BullmqMajor, steps: Vec<Value>) {
     let redis = RedisServer::start();
     let node_results = play_with_node(&redis, 1, major, &steps);
     let rust_results = play_with_rust(&redis, 2, major, &steps).await;

@@ -2,6 +2,7 @@
 //! its own redis-server; the Node tests drive real BullMQ from `node-worker-compat/`.
 
 mod add;
+mod clean;
 mod cluster;
 mod cluster_faults;
 mod differential;

@@ -1,11 +1,14 @@
 //! Producer scenarios written once as JSON steps and played by real Node BullMQ
 //! (`node-worker-compat/produce.js`) or by this crate, so both sides do the same thing.
 //!
-//! Steps: `add {name, data, opts}`, `addBulk {jobs}`, `pause`, `resume`, and `redis {cmd}`
+//! Steps: `add {name, data, opts}`, `addBulk {jobs}`, `pause`, `resume`,
+//! `clean {graceMs, limit, state}` (its removed ids), and `redis {cmd}`
 //! (a raw command run by the test itself, e.g. to stage an active job; `{base}` in it is
 //! replaced by the queue's key base).
 
-use bullmq_rs::{BullmqMajor, JobOptions, NewJob, Queue};
+use std::time::Duration;
+
+use bullmq_rs::{BullmqMajor, JobOptions, JobState, NewJob, Queue};
 use serde_json::{Value, json};
 use testkit::RedisServer;
 
@@ -83,6 +86,15 @@ pub(crate) async fn play_with_rust(
             }
             "pause" => queue.pause().await.map(|()| Value::Null).unwrap(),
             "resume" => queue.resume().await.map(|()| Value::Null).unwrap(),
+            "clean" => {
+                let grace = Duration::from_millis(step["graceMs"].as_u64().unwrap());
+                let limit = step["limit"].as_u64().unwrap();
+                let ids = queue
+                    .clean(grace, limit, job_state(step["state"].as_str().unwrap()))
+                    .await
+                    .unwrap();
+                json!(ids.iter().map(|id| id.as_str()).collect::<Vec<_>>())
+            }
             "redis" => run_raw(redis, db, step),
             other => panic!("unknown step {other}"),
         };
@@ -134,4 +146,24 @@ pub(crate) fn add(name: &str, data: Value, opts: Value) -> Value {
 /// A raw Redis command step.
 pub(crate) fn raw(words: &[&str]) -> Value {
     json!({ "op": "redis", "cmd": words })
+}
+
+/// One `clean` step: `state` as BullMQ names it (`waiting`, `delayed`, `completed`, ...).
+pub(crate) fn clean(grace_ms: u64, limit: u64, state: &str) -> Value {
+    json!({ "op": "clean", "graceMs": grace_ms, "limit": limit, "state": state })
+}
+
+fn job_state(name: &str) -> JobState {
+    [
+        JobState::Waiting,
+        JobState::Prioritized,
+        JobState::Delayed,
+        JobState::Active,
+        JobState::Completed,
+        JobState::Failed,
+        JobState::WaitingChildren,
+    ]
+    .into_iter()
+    .find(|state| state.as_str() == name)
+    .unwrap_or_else(|| panic!("no job state {name}"))
 }

@@ -7,10 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::{HttpResponse, web};
-use bullmq_rs::{Deduplication, JobOptions, NewJob, Queue};
+use bullmq_rs::{Deduplication, JobOptions, NewJob};
 
-use crate::config::BadSignature;
 use crate::ingest::{Ingest, Shared};
+use crate::quarantine::BadSignaturePolicy;
 use crate::sellsy::SellsyEvent;
 use crate::signature::Verifier;
 
@@ -32,10 +32,8 @@ pub struct AppState {
     pub jobs: JobTemplate,
     /// Largest accepted body.
     pub max_body_bytes: usize,
-    /// What a bad signature gets.
-    pub on_bad_signature: BadSignature,
-    /// Where badly signed events are parked when quarantining.
-    pub quarantine: Option<Queue>,
+    /// What a bad signature gets: 401, or the quarantine.
+    pub bad_signature: BadSignaturePolicy,
 }
 
 /// How an event becomes a BullMQ job: name, default options, deduplication window.

@@ -9,9 +9,9 @@ use bullmq_rs::JobOptions;
 use serde_json::json;
 
 use super::{AppState, REQUEST_ID_HEADER};
-use crate::config::BadSignature;
 use crate::error::ApiError;
 use crate::ingest::Stored;
+use crate::quarantine::BadSignaturePolicy;
 use crate::sellsy::{self, SellsyEvent};
 use crate::signature::SIGNATURE_HEADER;
 
@@ -67,9 +67,17 @@ async fn handle(
         .map(|value| value.as_bytes());
     if let Err(rejection) = state.verifier.verify(signature, &body) {
         state.shared.metrics.signature_failure(rejection.as_str());
-        return match state.on_bad_signature {
-            BadSignature::Reject => Err(ApiError::Unauthorized),
-            BadSignature::Quarantine => quarantine(request, &body, rejection.as_str(), state).await,
+        return match &state.bad_signature {
+            BadSignaturePolicy::Reject => Err(ApiError::Unauthorized),
+            BadSignaturePolicy::Quarantine(quarantine) => {
+                let content_type = request.headers().get(header::CONTENT_TYPE);
+                let content_type = content_type.and_then(|value| value.to_str().ok());
+                let id = quarantine
+                    .park(content_type, &body, rejection.as_str())
+                    .await
+                    .inspect_err(|refusal| tracing::info!(%refusal, "not quarantined"))?;
+                Ok(json!({ "status": "quarantined", "jobId": id.as_str() }))
+            }
         };
     }
     let content_type = request
@@ -114,35 +122,6 @@ fn read_body(
         return Err(ApiError::PayloadTooLarge { limit });
     }
     Ok(body)
-}
-
-/// Parks a badly signed request in the quarantine queue; 200 only once it is stored there.
-async fn quarantine(
-    request: &HttpRequest,
-    body: &[u8],
-    reason: &str,
-    state: &AppState,
-) -> Result<serde_json::Value, ApiError> {
-    let Some(queue) = &state.quarantine else {
-        return Err(ApiError::Unauthorized);
-    };
-    let content_type = request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok());
-    let data = json!({
-        "reason": reason,
-        "contentType": content_type,
-        "body": String::from_utf8_lossy(body),
-        "receivedAt": chrono::Utc::now().to_rfc3339(),
-    });
-    let add = queue.add("quarantined", &data, JobOptions::default());
-    match tokio::time::timeout(state.shared.durability.deadline, add).await {
-        Ok(Ok(id)) => Ok(json!({ "status": "quarantined", "jobId": id.as_str() })),
-        _ => Err(ApiError::Unavailable {
-            retry_after: RETRY_AFTER,
-        }),
-    }
 }
 
 fn request_id(request: &HttpRequest) -> String {

@@ -7,6 +7,7 @@ mod compose;
 mod durability;
 mod failover;
 mod faults;
+mod quarantine;
 mod security;
 mod support;
 mod webhook;
