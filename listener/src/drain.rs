@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bullmq_rs::Queue;
 
-use crate::ingest::{Shared, SpoolRecord};
+use crate::ingest::Shared;
 
 /// Events moved per Redis call.
 const DRAIN_BATCH: usize = 256;
@@ -74,7 +74,11 @@ impl Drainer {
             return;
         };
         let reader = spool.clone();
-        let oldest = match tokio::task::spawn_blocking(move || reader.oldest(DRAIN_BATCH)).await {
+        let oldest = match tokio::task::spawn_blocking(move || {
+            reader.pending(None, DRAIN_BATCH, usize::MAX)
+        })
+        .await
+        {
             Ok(Ok(records)) => records,
             Ok(Err(err)) => {
                 tracing::error!(error = %err, "cannot read the spool");
@@ -84,16 +88,33 @@ impl Drainer {
         };
         let mut jobs = Vec::with_capacity(oldest.len());
         let mut seqs = Vec::with_capacity(oldest.len());
-        for record in &oldest {
-            match SpoolRecord::decode(&record.record) {
-                Ok(job) => jobs.push(job),
-                // Written by this program, so unreadable means damaged: keep it out of the
-                // way rather than block every later event, and say so loudly.
+        let mut letters = Vec::new();
+        for spooled in &oldest {
+            match spooled
+                .record
+                .as_ref()
+                .map_err(Clone::clone)
+                .and_then(|r| r.to_job())
+            {
+                Ok(job) => {
+                    jobs.push(job);
+                    seqs.push(spooled.seq);
+                }
+                // Permanent: set it aside (kept) rather than block every later event.
                 Err(err) => {
-                    tracing::error!(seq = %record.seq, error = %err, record = %String::from_utf8_lossy(&record.record), "dropping an unreadable spool record")
+                    tracing::error!(seq = %spooled.seq, error = %err, "spool record set aside as a dead letter");
+                    letters.push((spooled.seq, err.to_string()));
                 }
             }
-            seqs.push(record.seq);
+        }
+        if !letters.is_empty() {
+            let dead = spool.clone();
+            if !matches!(
+                tokio::task::spawn_blocking(move || dead.dead_letter(&letters)).await,
+                Ok(Ok(()))
+            ) {
+                return self.wait_and_back_off().await;
+            }
         }
         let durability = self.shared.durability;
         match durability.add(&self.queue, &jobs, DRAIN_TIMEOUT).await {

@@ -11,12 +11,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use bullmq_rs::{JobId, JobOptions, NewJob, Queue};
-use serde::{Deserialize, Serialize};
+use bullmq_rs::{JobId, NewJob, Queue};
 use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::metrics::{Metrics, StoredIn};
-use crate::spool::{Spool, SpoolSeq};
+use crate::spool::{Spool, SpoolRecord, SpoolSeq};
 
 /// Most events sent in one Redis call.
 const MAX_BATCH: usize = 512;
@@ -35,30 +34,6 @@ pub enum Stored {
 /// Neither Redis nor the spool could store the event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Unavailable;
-
-/// What the spool keeps of an event: enough to add the same job later.
-#[derive(Debug, Serialize, Deserialize)]
-pub(crate) struct SpoolRecord {
-    name: String,
-    data: String,
-    opts: JobOptions,
-}
-
-impl SpoolRecord {
-    pub(crate) fn encode(job: &NewJob) -> serde_json::Result<Vec<u8>> {
-        let record = SpoolRecord {
-            name: job.name().to_owned(),
-            data: job.data_json().to_owned(),
-            opts: job.opts().clone(),
-        };
-        serde_json::to_vec(&record)
-    }
-
-    pub(crate) fn decode(bytes: &[u8]) -> serde_json::Result<NewJob> {
-        let record: SpoolRecord = serde_json::from_slice(bytes)?;
-        Ok(NewJob::from_json(&record.name, record.data, record.opts))
-    }
-}
 
 /// State shared by the batcher, the drainer and the routes.
 pub struct Shared {
@@ -264,7 +239,9 @@ impl Batcher {
             .map(|pending| (pending.job, (pending.received, pending.reply)))
             .unzip();
         let shared = &self.shared;
+        let mut attempted = None;
         if !shared.redis_down() && shared.spool_len() == 0 {
+            attempted = Some(unix_ms());
             let durability = shared.durability;
             match durability
                 .add(&self.queue, &jobs, durability.deadline)
@@ -284,23 +261,23 @@ impl Batcher {
             shared.metrics.redis_error();
             shared.set_redis_down(true);
         }
-        self.spool(jobs, waiters).await;
+        self.spool(jobs, waiters, attempted).await;
     }
 
     async fn spool(
         &self,
         jobs: Vec<NewJob>,
         waiters: Vec<(Instant, oneshot::Sender<Result<Stored, Unavailable>>)>,
+        attempted: Option<u64>,
     ) {
         let appended = match self.shared.spool.clone() {
             Some(spool) => tokio::task::spawn_blocking(move || {
-                let records = jobs
+                let received = unix_ms();
+                let records: Vec<SpoolRecord> = jobs
                     .iter()
-                    .map(SpoolRecord::encode)
-                    .collect::<serde_json::Result<Vec<_>>>()
-                    .map_err(|err| err.to_string())?;
-                let slices: Vec<&[u8]> = records.iter().map(Vec::as_slice).collect();
-                spool.append(&slices).map_err(|err| err.to_string())
+                    .map(|job| SpoolRecord::from_job(job, received, attempted))
+                    .collect();
+                spool.append(&records).map_err(|err| err.to_string())
             })
             .await
             .unwrap_or_else(|_| Err("the spool task failed".to_owned())),
@@ -325,4 +302,13 @@ impl Batcher {
             }
         }
     }
+}
+
+/// Unix time in ms (0 if the clock is before 1970).
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+        })
 }

@@ -171,7 +171,7 @@ fn open_queue(config: &Config, name: &str) -> Result<Queue, Error> {
 /// The spool, or `None` (said loudly) when it cannot be opened: the listener then still
 /// serves while Redis is up and answers 503 while it is not.
 fn open_spool(config: &Config) -> Option<Arc<Spool>> {
-    match Spool::open(&config.spool_dir) {
+    match Spool::open(&config.spool_dir, config.spool_max_bytes) {
         Ok(spool) => {
             tracing::info!(path = %spool.path().display(), pending = spool.len(), "spool open");
             Some(Arc::new(spool))
