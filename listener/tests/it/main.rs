@@ -7,5 +7,6 @@ mod compose;
 mod durability;
 mod failover;
 mod security;
+mod spool_cli;
 mod support;
 mod webhook;
