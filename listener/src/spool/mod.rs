@@ -43,6 +43,7 @@
 //! it if needed, deletes the records of an append whose commit failed, and recounts. Calls
 //! in between fail fast with [`Error::Spool`].
 
+mod heal;
 mod record;
 mod store;
 
@@ -428,88 +429,6 @@ impl Spool {
         })
     }
 
-    /// Runs one write transaction on the open file (reopening it first if an error closed
-    /// it); a storage error closes it.
-    fn write<T>(
-        &self,
-        writer: &mut Writer,
-        action: &'static str,
-        op: impl FnOnce(&Database) -> Result<T, Failure>,
-    ) -> Result<T, Error> {
-        self.reopen_if_closed(writer, action)?;
-        self.with_db(action, op)
-    }
-
-    /// Runs one read transaction; when the file was closed by an error, reopens it first.
-    fn read<T>(
-        &self,
-        action: &'static str,
-        op: impl FnOnce(&Database) -> Result<T, Failure>,
-    ) -> Result<T, Error> {
-        if self.read_db().is_none() {
-            let mut writer = self.lock_writer();
-            self.reopen_if_closed(&mut writer, action)?;
-        }
-        self.with_db(action, op)
-    }
-
-    fn with_db<T>(
-        &self,
-        action: &'static str,
-        op: impl FnOnce(&Database) -> Result<T, Failure>,
-    ) -> Result<T, Error> {
-        let db = self.read_db();
-        let Some(handle) = db.as_ref() else {
-            return Err(closed(action));
-        };
-        match op(handle) {
-            Ok(value) => Ok(value),
-            Err(Failure::Refused(err)) => Err(err),
-            Err(Failure::Storage(err)) => {
-                drop(db);
-                self.close(action, &err);
-                Err(Error::Spool {
-                    action,
-                    detail: err.to_string(),
-                })
-            }
-        }
-    }
-
-    /// Drops the handle after `err`: redb refuses every later transaction of a handle that
-    /// met an I/O error, and only a new open repairs the file.
-    fn close(&self, action: &'static str, err: &redb::Error) {
-        let mut db = self.db.write().unwrap_or_else(PoisonError::into_inner);
-        if db.take().is_some() {
-            tracing::error!(path = %self.path.display(), action, error = %err, "spool storage error: the file will be reopened");
-        }
-    }
-
-    /// Opens the file again if an error closed it, at most once per [`REOPEN_INTERVAL`].
-    fn reopen_if_closed(&self, writer: &mut Writer, action: &'static str) -> Result<(), Error> {
-        if self.read_db().is_some() {
-            return Ok(());
-        }
-        if writer
-            .last_reopen
-            .is_some_and(|last| last.elapsed() < REOPEN_INTERVAL)
-        {
-            return Err(closed(action));
-        }
-        writer.last_reopen = Some(Instant::now());
-        let db = store::open_db(&self.path, false).map_err(reopen_failed(action))?;
-        let tally = store::prepare(&db, &writer.doubtful).map_err(|failure| match failure {
-            Failure::Storage(err) => reopen_failed(action)(err),
-            Failure::Refused(err) => err,
-        })?;
-        writer.doubtful.clear();
-        writer.tally = tally;
-        *self.db.write().unwrap_or_else(PoisonError::into_inner) = Some(db);
-        self.publish(writer);
-        tracing::warn!(path = %self.path.display(), pending = tally.pending, dead_letters = tally.dead_letters, "spool reopened after a storage error");
-        Ok(())
-    }
-
     /// Gives an emptied spool's space back when its file grew large.
     fn compact_if_empty(&self, writer: &mut Writer) {
         let tally = writer.tally;
@@ -574,26 +493,11 @@ impl fmt::Debug for Spool {
     }
 }
 
-/// The error of a call made while the file is closed after an error.
-fn closed(action: &'static str) -> Error {
-    Error::Spool {
-        action,
-        detail: "the file is closed after a storage error and will be reopened".to_owned(),
-    }
-}
-
 /// Turns an error met while opening `path` into [`Error::Spool`], saying at which `step`.
 fn open_failed<E: fmt::Display>(path: &Path, step: &'static str) -> impl FnOnce(E) -> Error {
     move |e| Error::Spool {
         action: "open",
         detail: format!("{step} {}: {e}", path.display()),
-    }
-}
-
-fn reopen_failed<E: fmt::Display>(action: &'static str) -> impl FnOnce(E) -> Error {
-    move |e| Error::Spool {
-        action,
-        detail: format!("reopening after a storage error: {e}"),
     }
 }
 
