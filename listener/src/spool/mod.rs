@@ -28,12 +28,14 @@
 //!
 //! # Capacity
 //!
-//! `max_bytes` bounds the file's size on disk. An append is refused with
-//! [`Error::SpoolFull`] (nothing stored, nothing evicted) when the file is already at the
-//! limit or when the stored records plus the batch exceed it. redb grows the file in steps
-//! (doubling while it is small), so the file can end up past the limit by one step; then
-//! appends wait until it shrinks. redb reuses the pages of removed records, and once the
-//! spool holds nothing at all it is compacted, which gives the file's space back.
+//! `max_bytes` bounds the file's size on disk: the blocks it occupies, as `du` counts them,
+//! not its length (redb doubles the length of a small file ahead of use, leaving a sparse
+//! tail that takes no disk). An append is refused with [`Error::SpoolFull`] (nothing
+//! stored, nothing evicted) when the file already occupies the limit or when the stored
+//! records plus the batch exceed it; one append can still take the file past the limit
+//! by its own size and redb's page overhead. redb reuses the pages of removed records, so
+//! a draining spool takes new events again once the stored records leave room, and once the
+//! spool holds nothing at all it is compacted, which gives the disk space back.
 //!
 //! # Faults heal by themselves
 //!
@@ -386,7 +388,8 @@ impl Spool {
         self.dead_letters.load(Ordering::Relaxed)
     }
 
-    /// The spool file's size on disk, as of the last write.
+    /// The spool file's size on disk (the blocks it occupies, as `du` counts them), as of
+    /// the last write.
     pub fn bytes(&self) -> u64 {
         self.file_bytes.load(Ordering::Relaxed)
     }
@@ -466,8 +469,8 @@ impl Spool {
         self.pending.store(writer.tally.pending, Ordering::Relaxed);
         self.dead_letters
             .store(writer.tally.dead_letters, Ordering::Relaxed);
-        if let Ok(metadata) = std::fs::metadata(&self.path) {
-            self.file_bytes.store(metadata.len(), Ordering::Relaxed);
+        if let Ok(bytes) = store::size_on_disk(&self.path) {
+            self.file_bytes.store(bytes, Ordering::Relaxed);
         }
     }
 

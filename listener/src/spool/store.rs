@@ -393,6 +393,21 @@ pub(super) fn create_dir_durably(dir: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// The disk space the file at `path` occupies: its allocated blocks, so that the sparse
+/// tail redb adds when it grows the file does not count.
+#[cfg(unix)]
+pub(super) fn size_on_disk(path: &Path) -> io::Result<u64> {
+    use std::os::unix::fs::MetadataExt;
+    // st_blocks counts 512-byte units whatever the file system's block size (POSIX).
+    Ok(fs::metadata(path)?.blocks() * 512)
+}
+
+/// Without block counts, the file's length (an upper bound of its size on disk).
+#[cfg(not(unix))]
+pub(super) fn size_on_disk(path: &Path) -> io::Result<u64> {
+    Ok(fs::metadata(path)?.len())
+}
+
 /// Persists the entries of `dir` (file creations, renames) by fsyncing the directory.
 #[cfg(unix)]
 pub(super) fn sync_dir(dir: &Path) -> io::Result<()> {

@@ -117,7 +117,8 @@ fn open_creates_the_directory_and_names_the_file() {
     assert_eq!(spool.path(), dir.join("spool.redb"));
     assert!(spool.path().is_file());
     assert_eq!((spool.len(), spool.dead_letters()), (0, 0));
-    assert_eq!(spool.bytes(), fs::metadata(spool.path()).unwrap().len());
+    assert_eq!(spool.bytes(), store::size_on_disk(spool.path()).unwrap());
+    assert!(spool.bytes() <= fs::metadata(spool.path()).unwrap().len());
     assert_eq!(all_pending(&spool), Vec::new());
 }
 
@@ -466,7 +467,7 @@ fn compaction_of_an_empty_spool_happens_at_open_too() {
     let bytes = {
         let spool = Spool::open(tmp.path(), NO_LIMIT).unwrap();
         let body = format!(r#"{{"pad":"{}"}}"#, "y".repeat(512 * 1024));
-        let big: Vec<SpoolRecord> = (0..16).map(|i| record(&format!("b{i}"), &body)).collect();
+        let big: Vec<SpoolRecord> = (0..24).map(|i| record(&format!("b{i}"), &body)).collect();
         let seqs = spool.append(&big).unwrap();
         // Not compacted now: the limit is far away.
         spool.remove(&seqs).unwrap();
