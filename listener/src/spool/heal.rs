@@ -10,21 +10,22 @@ use std::time::Instant;
 
 use redb::Database;
 
-use super::store::{self, Failure};
+use super::store::{self, Failure, Tally};
 use super::{REOPEN_INTERVAL, Spool, Writer};
 use crate::error::Error;
 
 impl Spool {
     /// Runs one write transaction on the open file (reopening it first if an error closed
-    /// it); a storage error closes it.
+    /// it), giving it the counts as they are now; a storage error closes the file.
     pub(super) fn write<T>(
         &self,
         writer: &mut Writer,
         action: &'static str,
-        op: impl FnOnce(&Database) -> Result<T, Failure>,
+        op: impl FnOnce(&Database, Tally) -> Result<T, Failure>,
     ) -> Result<T, Error> {
         self.reopen_if_closed(writer, action)?;
-        self.with_db(action, op)
+        let tally = writer.tally;
+        self.with_db(action, |db| op(db, tally))
     }
 
     /// Runs one read transaction; when the file was closed by an error, reopens it first.

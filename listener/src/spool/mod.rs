@@ -247,11 +247,11 @@ impl Spool {
                 detail: err.to_string(),
             })?;
         let mut writer = self.lock_writer();
+        self.reopen_if_closed(&mut writer, "append")?;
         let batch: u64 = encoded.iter().map(|record| record.len() as u64).sum();
         self.check_room(&mut writer, batch)?;
         let mut doubt = None;
-        let tally = writer.tally;
-        let result = self.write(&mut writer, "append", |db| {
+        let result = self.write(&mut writer, "append", |db, tally| {
             store::append(db, &encoded, tally, &mut doubt)
         });
         match result {
@@ -300,8 +300,9 @@ impl Spool {
             return Ok(());
         }
         let mut writer = self.lock_writer();
-        let tally = writer.tally;
-        writer.tally = self.write(&mut writer, "remove", |db| store::remove(db, seqs, tally))?;
+        writer.tally = self.write(&mut writer, "remove", |db, tally| {
+            store::remove(db, seqs, tally)
+        })?;
         self.publish(&writer);
         self.compact_if_empty(&mut writer);
         Ok(())
@@ -317,8 +318,7 @@ impl Spool {
             return Ok(());
         }
         let mut writer = self.lock_writer();
-        let tally = writer.tally;
-        writer.tally = self.write(&mut writer, "mark attempted", |db| {
+        writer.tally = self.write(&mut writer, "mark attempted", |db, tally| {
             store::mark_attempted(db, seqs, at_ms, tally)
         })?;
         self.publish(&writer);
@@ -336,8 +336,7 @@ impl Spool {
             return Ok(());
         }
         let mut writer = self.lock_writer();
-        let tally = writer.tally;
-        writer.tally = self.write(&mut writer, "dead-letter", |db| {
+        writer.tally = self.write(&mut writer, "dead-letter", |db, tally| {
             store::dead_letter(db, letters, tally)
         })?;
         self.publish(&writer);
@@ -351,8 +350,7 @@ impl Spool {
     /// [`Error::Spool`] when the transaction cannot be committed; then nothing moved.
     pub fn requeue_dead_letters(&self) -> Result<u64, Error> {
         let mut writer = self.lock_writer();
-        let tally = writer.tally;
-        let (moved, tally) = self.write(&mut writer, "requeue", |db| {
+        let (moved, tally) = self.write(&mut writer, "requeue", |db, tally| {
             store::requeue_dead_letters(db, tally)
         })?;
         writer.tally = tally;

@@ -677,10 +677,13 @@ fn records_of_an_append_whose_commit_failed_are_deleted_when_the_file_is_reopene
     spool.lock_writer().doubtful.push(seqs[1].0..seqs[2].0 + 1);
     spool.close("append", &redb::Error::PreviousIo);
 
-    spool.health().unwrap();
+    spool
+        .dead_letter(&[(seqs[0], "set aside".to_owned())])
+        .unwrap();
 
-    assert_eq!(ids_of(&all_pending(&spool)), vec!["a-0"]);
-    assert_eq!(spool.len(), 1);
+    assert_eq!((spool.len(), spool.dead_letters()), (0, 1));
+    assert_eq!(exported(&spool, true)[0].job_id.as_deref(), Some("a-0"));
+    assert_eq!(all_pending(&spool), Vec::new());
 }
 
 #[test]
