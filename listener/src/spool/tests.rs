@@ -1,6 +1,5 @@
 use std::collections::HashSet;
 use std::fs;
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 use std::thread;
@@ -10,13 +9,13 @@ use bullmq_rs::{JobId, JobOptions, NewJob};
 use super::*;
 
 /// Large enough that no test but the capacity ones meets the limit.
-const NO_LIMIT: u64 = u64::MAX;
+pub(super) const NO_LIMIT: u64 = u64::MAX;
 
 /// A fresh directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
+pub(super) struct TempDir(pub(super) PathBuf);
 
 impl TempDir {
-    fn new(test: &str) -> Self {
+    pub(super) fn new(test: &str) -> Self {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
         let unique = COUNTER.fetch_add(1, Ordering::Relaxed);
         let dir = std::env::temp_dir().join(format!(
@@ -27,7 +26,7 @@ impl TempDir {
         Self(dir)
     }
 
-    fn path(&self) -> &Path {
+    pub(super) fn path(&self) -> &Path {
         &self.0
     }
 }
@@ -39,7 +38,7 @@ impl Drop for TempDir {
 }
 
 /// The record of event `id` with `data` as its body.
-fn record(id: &str, data: &str) -> SpoolRecord {
+pub(super) fn record(id: &str, data: &str) -> SpoolRecord {
     let opts = JobOptions {
         job_id: Some(JobId::from(id)),
         ..Default::default()
@@ -52,28 +51,28 @@ fn record(id: &str, data: &str) -> SpoolRecord {
 }
 
 /// Records `prefix-0` … with bodies `{"n":i}`.
-fn records(prefix: &str, count: usize) -> Vec<SpoolRecord> {
+pub(super) fn records(prefix: &str, count: usize) -> Vec<SpoolRecord> {
     (0..count)
         .map(|i| record(&format!("{prefix}-{i}"), &format!(r#"{{"n":{i}}}"#)))
         .collect()
 }
 
-fn ids_of(spooled: &[Spooled]) -> Vec<String> {
+pub(super) fn ids_of(spooled: &[Spooled]) -> Vec<String> {
     spooled
         .iter()
         .map(|s| s.record.as_ref().unwrap().job_id.clone())
         .collect()
 }
 
-fn seqs_of(spooled: &[Spooled]) -> Vec<SpoolSeq> {
+pub(super) fn seqs_of(spooled: &[Spooled]) -> Vec<SpoolSeq> {
     spooled.iter().map(|s| s.seq).collect()
 }
 
-fn all_pending(spool: &Spool) -> Vec<Spooled> {
+pub(super) fn all_pending(spool: &Spool) -> Vec<Spooled> {
     spool.pending(None, usize::MAX, usize::MAX).unwrap()
 }
 
-fn exported(spool: &Spool, dead_letters: bool) -> Vec<ExportedRecord> {
+pub(super) fn exported(spool: &Spool, dead_letters: bool) -> Vec<ExportedRecord> {
     let mut out = Vec::new();
     spool
         .export(dead_letters, |record| out.push(record))
@@ -81,7 +80,7 @@ fn exported(spool: &Spool, dead_letters: bool) -> Vec<ExportedRecord> {
     out
 }
 
-fn assert_spool_error<T: fmt::Debug>(result: Result<T, Error>, expected_action: &str) {
+pub(super) fn assert_spool_error<T: fmt::Debug>(result: Result<T, Error>, expected_action: &str) {
     match result {
         Err(Error::Spool { action, detail }) => {
             assert_eq!(action, expected_action);
@@ -579,125 +578,4 @@ fn open_under_a_regular_file_or_of_a_non_redb_file_fails_naming_the_path() {
         message.contains(&tmp.path().join(FILE_NAME).display().to_string()),
         "{message}"
     );
-}
-
-/// A tmpfs of `size` mounted at a fresh directory, unmounted on drop.
-struct SmallDisk(TempDir);
-
-impl SmallDisk {
-    /// `None`, said on stderr, when this process may not mount (not root, no tmpfs).
-    fn mount(size: &str) -> Option<Self> {
-        let dir = TempDir::new("tmpfs");
-        fs::create_dir_all(dir.path()).unwrap();
-        let mounted = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir.path())
-            .output();
-        match mounted {
-            Ok(out) if out.status.success() => Some(Self(dir)),
-            Ok(out) => {
-                eprintln!(
-                    "SKIPPED: cannot mount a tmpfs (needs root): {}",
-                    String::from_utf8_lossy(&out.stderr).trim()
-                );
-                None
-            }
-            Err(err) => {
-                eprintln!("SKIPPED: cannot run mount: {err}");
-                None
-            }
-        }
-    }
-
-    fn resize(&self, size: &str) {
-        let status = Command::new("mount")
-            .args(["-o", &format!("remount,size={size}")])
-            .arg(self.0.path())
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(self.0.path()).status();
-    }
-}
-
-#[test]
-fn a_full_disk_fails_appends_cleanly_and_the_same_spool_heals_once_there_is_room() {
-    let Some(disk) = SmallDisk::mount("4m") else {
-        return;
-    };
-    let dir = disk.0.path().join("spool");
-    let spool = Spool::open(&dir, NO_LIMIT).unwrap();
-    let body = format!(r#"{{"pad":"{}"}}"#, "z".repeat(16 * 1024));
-    let mut stored = Vec::new();
-
-    let failure = loop {
-        let n = stored.len();
-        match spool.append(&[
-            record(&format!("k{n}"), &body),
-            record(&format!("k{n}b"), &body),
-        ]) {
-            Ok(seqs) => stored.extend(seqs),
-            Err(err) => break err,
-        }
-        assert!(stored.len() < 2_000, "the disk never filled");
-    };
-
-    assert!(matches!(failure, Error::Spool { .. }), "{failure}");
-    assert!(spool.read_db().is_none(), "the broken handle is dropped");
-    // Calls right after the failure fail fast, or reopen and fail again: nothing is lost.
-    if let Ok(seqs) = spool.append(&records("during", 1)) {
-        stored.extend(seqs);
-    }
-    disk.resize("64m");
-    thread::sleep(REOPEN_INTERVAL);
-    spool.health().unwrap();
-    assert_eq!(seqs_of(&all_pending(&spool)), stored);
-    assert_eq!(spool.len(), stored.len() as u64);
-    let after = spool.append(&records("after", 2)).unwrap();
-    assert!(after[0] > *stored.last().unwrap());
-    let pending = all_pending(&spool);
-    assert_eq!(pending.len(), stored.len() + 2);
-    assert!(pending.iter().all(|s| s.record.is_ok()));
-    drop(spool);
-    let reopened = Spool::open(&dir, NO_LIMIT).unwrap();
-    assert_eq!(reopened.len(), stored.len() as u64 + 2);
-}
-
-#[test]
-fn records_of_an_append_whose_commit_failed_are_deleted_when_the_file_is_reopened() {
-    let tmp = TempDir::new("doubtful");
-    let spool = Spool::open(tmp.path(), NO_LIMIT).unwrap();
-    let seqs = spool.append(&records("a", 3)).unwrap();
-    // As after a commit that reached the disk although its fsync reported an error.
-    spool.lock_writer().doubtful.push(seqs[1].0..seqs[2].0 + 1);
-    spool.close("append", &redb::Error::PreviousIo);
-
-    spool
-        .dead_letter(&[(seqs[0], "set aside".to_owned())])
-        .unwrap();
-
-    assert_eq!((spool.len(), spool.dead_letters()), (0, 1));
-    assert_eq!(exported(&spool, true)[0].job_id.as_deref(), Some("a-0"));
-    assert_eq!(all_pending(&spool), Vec::new());
-}
-
-#[test]
-fn a_closed_spool_is_reopened_at_most_once_per_interval() {
-    let tmp = TempDir::new("rate-limit");
-    let spool = Spool::open(tmp.path(), NO_LIMIT).unwrap();
-    spool.append(&records("a", 1)).unwrap();
-    spool.lock_writer().last_reopen = Some(Instant::now());
-    spool.close("append", &redb::Error::PreviousIo);
-
-    assert_spool_error(spool.append(&records("b", 1)), "append");
-    assert_spool_error(spool.pending(None, 10, usize::MAX), "read");
-
-    thread::sleep(REOPEN_INTERVAL);
-    assert_eq!(spool.append(&records("c", 1)).unwrap(), vec![SpoolSeq(2)]);
-    assert_eq!(ids_of(&all_pending(&spool)), vec!["a-0", "c-0"]);
 }
