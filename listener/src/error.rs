@@ -22,6 +22,21 @@ pub enum Error {
     /// No spool could be opened at start, so nothing can be kept while Redis is away.
     #[error("no spool: events cannot be kept while redis is unreachable")]
     NoSpool,
+    /// The spool is at its size limit (`--spool-max-bytes`): nothing was stored. It takes
+    /// events again once the drainer has moved enough of them to Redis.
+    #[error("spool full: the file takes {bytes} bytes, the limit is {max_bytes}")]
+    SpoolFull {
+        /// The spool file's size on disk.
+        bytes: u64,
+        /// The limit.
+        max_bytes: u64,
+    },
+    /// The spool file is open in another process (or another `Spool` of this one).
+    #[error("spool {} is in use (is the listener running?)", .0.display())]
+    SpoolInUse(std::path::PathBuf),
+    /// There is no spool file where one was expected (the `spool` commands create none).
+    #[error("no spool at {}", .0.display())]
+    SpoolMissing(std::path::PathBuf),
     /// The queue refused or Redis failed.
     #[error(transparent)]
     Queue(#[from] bullmq_rs::Error),

@@ -1,5 +1,8 @@
 //! `sellsy-listener`: parse the configuration, set up logging, bind, serve until SIGTERM
-//! or SIGINT. A bad flag or variable: one line on stderr, exit 2.
+//! or SIGINT. A bad flag or variable: one line on stderr, exit 2. `sellsy-listener spool …`
+//! works on the spool instead (spool_admin.rs) and exits 0, or 2 with one line.
+
+mod spool_admin;
 
 use std::process::ExitCode;
 
@@ -9,7 +12,7 @@ use clap::Parser;
 // 47k requests/s); mimalloc's thread-local free lists avoid most of it.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use listener::config::{Config, LogFormat};
+use listener::config::{Command, Config, LogFormat};
 
 #[actix_web::main]
 async fn main() -> ExitCode {
@@ -28,6 +31,15 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(Command::Spool(command)) = &config.command {
+        return match spool_admin::run(command, &config.spool_dir) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("error: {}", err.to_string().replace('\n', " "));
+                ExitCode::from(2)
+            }
+        };
+    }
     init_logging(config.log_format);
     let listener = match std::net::TcpListener::bind(config.listen) {
         Ok(listener) => listener,

@@ -224,7 +224,8 @@ impl Batcher {
     async fn store(&self, batch: Vec<Pending>) {
         let router = &self.shared.router;
         if router.destination() == Destination::Spool {
-            return self.spool(batch, None).await;
+            self.spool(batch, None).await;
+            return;
         }
         let jobs: Arc<[NewJob]> = batch.iter().map(|p| p.job.clone()).collect();
         let attempted = now_ms();

@@ -5,14 +5,13 @@ use std::time::Instant;
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
-use bullmq_rs::JobOptions;
 use serde_json::json;
 
 use super::{AppState, REQUEST_ID_HEADER};
 use crate::error::ApiError;
 use crate::ingest::Stored;
 use crate::quarantine::BadSignaturePolicy;
-use crate::sellsy::{self, SellsyEvent};
+use crate::sellsy;
 use crate::signature::SIGNATURE_HEADER;
 
 /// How long a 503 asks the sender to wait.

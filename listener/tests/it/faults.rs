@@ -314,7 +314,7 @@ async fn an_add_that_runs_after_its_deadline_never_makes_a_second_job() {
     .await;
     let mut conn = redis.connection(0);
     let _: () = redis::cmd("CLIENT")
-        .arg(["PAUSE", "1500", "WRITE"])
+        .arg("PAUSE").arg(1500).arg("WRITE")
         .query(&mut conn)
         .unwrap();
 
@@ -342,7 +342,7 @@ async fn an_add_that_runs_after_its_deadline_never_makes_a_second_job() {
     );
     assert!(!job_exists(&redis, &id), "no second job");
     let entries: Vec<(String, Vec<String>)> = redis::cmd("XRANGE")
-        .arg(["bull:sellsy-webhooks:events", "-", "+"])
+        .arg("bull:sellsy-webhooks:events").arg("-").arg("+")
         .query(&mut conn)
         .unwrap();
     let adds = entries

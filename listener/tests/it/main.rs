@@ -9,5 +9,6 @@ mod failover;
 mod faults;
 mod quarantine;
 mod security;
+mod spool_cli;
 mod support;
 mod webhook;

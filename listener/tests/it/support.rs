@@ -38,9 +38,12 @@ impl Drop for TempDir {
 }
 
 /// One HTTP worker unless the test asks for another count.
-fn default_workers(args: &[&str]) -> impl Iterator<Item = &'static str> {
-    let given = args.contains(&"--workers");
-    ["--workers", "1"].into_iter().filter(move |_| !given)
+fn default_workers(args: &[&str]) -> &'static [&'static str] {
+    if args.contains(&"--workers") {
+        &[]
+    } else {
+        &["--workers", "1"]
+    }
 }
 
 /// The listener running in this process, on a thread of its own with its own actix
@@ -58,7 +61,7 @@ impl InProcess {
             ["sellsy-listener", "--listen", "127.0.0.1:0"]
                 .iter()
                 .copied()
-                .chain(default_workers(args))
+                .chain(default_workers(args).iter().copied())
                 .chain(args.iter().copied()),
         )
         .unwrap();

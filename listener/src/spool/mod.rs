@@ -1,0 +1,506 @@
+//! The crash-safe local spool: events acknowledged while Redis was unreachable wait here, in
+//! arrival order, until the drainer moves them to Redis; records that can never become a
+//! job are set aside as dead letters, kept until an operator requeues or exports them.
+//!
+//! # Why redb
+//!
+//! The spool is the only copy of an acknowledged event until it reaches Redis, so it must
+//! survive a crash at any instant. redb is a copy-on-write B-tree in one file: a transaction
+//! either commits whole or leaves no trace, a commit with the default
+//! `Durability::Immediate` fsyncs before it returns, and a file torn by a crash is repaired
+//! on the next open. That gives us crash safety without a file format, checksums or a
+//! recovery routine of our own to get wrong. New files use redb's v3 file format, the only
+//! one redb 3 reads, so upgrading the dependency cannot strand a spool that holds events.
+//!
+//! # Durability contract
+//!
+//! - [`Spool::append`] returns `Ok` only after its records are fsynced: from then on they
+//!   survive a crash, `kill -9` and power loss, and may be acknowledged. When it returns
+//!   `Err`, none of its records are stored. (A commit whose fsync failed may still have
+//!   reached the disk; its records are deleted before the spool is used again, see below.)
+//! - [`Spool::remove`], [`Spool::mark_attempted`], [`Spool::dead_letter`] and
+//!   [`Spool::requeue_dead_letters`] are each one durable transaction: after a crash all of
+//!   it happened or none of it. Nothing is ever deleted but by `remove`.
+//! - Sequence numbers come from a counter in the same file, advanced in the same
+//!   transaction as the insert: they only grow and are never reused.
+//! - [`Spool::open`] fsyncs the directory holding the file and the parent of every
+//!   directory it creates: an fsync of a file does not persist its directory entry.
+//!
+//! # Capacity
+//!
+//! `max_bytes` bounds the file's size on disk: the blocks it occupies, as `du` counts them,
+//! not its length (redb doubles the length of a small file ahead of use, leaving a sparse
+//! tail that takes no disk). An append is refused with [`Error::SpoolFull`] (nothing
+//! stored, nothing evicted) when the file already occupies the limit or when the stored
+//! records plus the batch exceed it; one append can still take the file past the limit
+//! by its own size and redb's page overhead. redb reuses the pages of removed records, so
+//! a draining spool takes new events again once the stored records leave room, and once the
+//! spool holds nothing at all it is compacted, which gives the disk space back.
+//!
+//! # Faults heal by themselves
+//!
+//! After a redb or I/O error (a full disk, EIO), redb refuses every later transaction of
+//! that handle. The spool then drops the handle and, on the next call (or
+//! [`Spool::health`]), at most once per [`REOPEN_INTERVAL`], opens the file again, repairs
+//! it if needed, deletes the records of an append whose commit failed, and recounts. Calls
+//! in between fail fast with [`Error::Spool`].
+
+mod heal;
+mod record;
+mod store;
+
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard};
+use std::time::{Duration, Instant};
+
+use redb::Database;
+
+pub use self::record::{RecordError, SpoolRecord};
+use self::store::{Failure, Tally};
+use crate::error::Error;
+
+/// The spool's file name inside the directory given to [`Spool::open`].
+const FILE_NAME: &str = "spool.redb";
+
+/// Least time between two attempts to reopen the file after an error.
+pub const REOPEN_INTERVAL: Duration = Duration::from_millis(500);
+
+/// An emptied spool is compacted when its file is larger than this (or than half the
+/// limit): a fresh file takes a few MiB, so smaller ones are not worth the rewrite.
+const COMPACT_ABOVE: u64 = 64 * 1024 * 1024;
+
+/// A record's place in arrival order: a later append always gets a greater number, and a
+/// number is never given twice, even across restarts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SpoolSeq(pub u64);
+
+impl fmt::Display for SpoolSeq {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// A pending record read back, decoded, with its sequence number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Spooled {
+    /// Where the record stands in arrival order; pass it to [`Spool::remove`].
+    pub seq: SpoolSeq,
+    /// The record, or why it cannot be one (then [`Spool::dead_letter`] it).
+    pub record: Result<SpoolRecord, RecordError>,
+}
+
+/// A record as `spool export` shows it. `Debug` leaves the body out.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ExportedRecord {
+    /// Its sequence number (a dead letter keeps the one it had while pending).
+    pub seq: SpoolSeq,
+    /// Its job id; `None` when the record does not decode.
+    pub job_id: Option<String>,
+    /// The job data (the event body); the raw bytes, lossily, when the record does not decode.
+    pub body: String,
+    /// Unix ms when the listener received it; `None` when unknown (previous release's
+    /// records, undecodable ones).
+    pub received_ms: Option<u64>,
+    /// Why it was set aside (dead letters), or why it does not decode; else `None`.
+    pub last_error: Option<String>,
+}
+
+impl ExportedRecord {
+    fn new(seq: SpoolSeq, bytes: &[u8], reason: Option<String>) -> Self {
+        match SpoolRecord::decode(bytes) {
+            Ok(record) => Self {
+                seq,
+                job_id: Some(record.job_id),
+                body: record.data,
+                received_ms: Some(record.received_ms).filter(|&ms| ms != 0),
+                last_error: reason,
+            },
+            Err(err) => Self {
+                seq,
+                job_id: None,
+                body: String::from_utf8_lossy(bytes).into_owned(),
+                received_ms: None,
+                last_error: Some(reason.unwrap_or_else(|| err.to_string())),
+            },
+        }
+    }
+}
+
+impl fmt::Debug for ExportedRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ExportedRecord")
+            .field("seq", &self.seq)
+            .field("job_id", &self.job_id)
+            .field("body_bytes", &self.body.len())
+            .field("received_ms", &self.received_ms)
+            .field("last_error", &self.last_error)
+            .finish()
+    }
+}
+
+/// The local store of acknowledged events, one redb file. It is `Send + Sync`: share it in
+/// an `Arc`. Its methods block on disk I/O, so async callers run them on a blocking thread.
+pub struct Spool {
+    path: PathBuf,
+    max_bytes: u64,
+    /// `None` after an error, until the file is opened again (see the module docs).
+    db: RwLock<Option<Database>>,
+    /// Held by every write from before its transaction until the counts are updated, so
+    /// counts change in commit order; always taken before `db`.
+    writer: Mutex<Writer>,
+    pending: AtomicU64,
+    dead_letters: AtomicU64,
+    file_bytes: AtomicU64,
+}
+
+/// What the writers share besides the file.
+#[derive(Debug, Default)]
+struct Writer {
+    tally: Tally,
+    /// Sequence numbers of appends whose commit failed; deleted on the next open.
+    doubtful: Vec<Range<u64>>,
+    last_reopen: Option<Instant>,
+    /// Whether the loud "spool full" line was logged since the spool last emptied.
+    full_logged: bool,
+}
+
+impl Spool {
+    /// Opens or creates `<dir>/spool.redb`, creating `dir` and its parents if missing, and
+    /// resumes the sequence after the highest number ever given. An empty spool whose file
+    /// grew large is compacted.
+    ///
+    /// # Errors
+    /// [`Error::SpoolInUse`] when the file is open (in this process or another one),
+    /// [`Error::Spool`] when `dir` cannot be created or synced, or the file cannot be
+    /// created or is not a redb database.
+    pub fn open(dir: &Path, max_bytes: u64) -> Result<Self, Error> {
+        let path = dir.join(FILE_NAME);
+        store::create_dir_durably(dir).map_err(open_failed(&path, "creating the directory of"))?;
+        Self::open_file(path, max_bytes, true)
+    }
+
+    /// Opens `<dir>/spool.redb` only if it exists: for the `spool` commands, which must not
+    /// create a spool.
+    ///
+    /// # Errors
+    /// [`Error::SpoolMissing`] when there is no such file; otherwise as [`Spool::open`].
+    pub fn open_existing(dir: &Path) -> Result<Self, Error> {
+        let path = dir.join(FILE_NAME);
+        if !path.is_file() {
+            return Err(Error::SpoolMissing(path));
+        }
+        Self::open_file(path, u64::MAX, false)
+    }
+
+    fn open_file(path: PathBuf, max_bytes: u64, create: bool) -> Result<Self, Error> {
+        let db = store::open_db(&path, create).map_err(|err| match err {
+            redb::DatabaseError::DatabaseAlreadyOpen => Error::SpoolInUse(path.clone()),
+            other => open_failed(&path, "opening")(other),
+        })?;
+        if let Some(dir) = path.parent() {
+            store::sync_dir(dir).map_err(open_failed(&path, "syncing the directory of"))?;
+        }
+        let tally = store::prepare(&db, &[]).map_err(|failure| match failure {
+            Failure::Storage(err) => open_failed(&path, "reading")(err),
+            Failure::Refused(err) => err,
+        })?;
+        let spool = Self {
+            path,
+            max_bytes,
+            db: RwLock::new(Some(db)),
+            writer: Mutex::new(Writer {
+                tally,
+                ..Writer::default()
+            }),
+            pending: AtomicU64::new(0),
+            dead_letters: AtomicU64::new(0),
+            file_bytes: AtomicU64::new(0),
+        };
+        let mut writer = spool.lock_writer();
+        spool.publish(&writer);
+        spool.compact_if_empty(&mut writer);
+        drop(writer);
+        Ok(spool)
+    }
+
+    /// Stores the records in one durable transaction, fsynced before this returns, and
+    /// returns their sequence numbers in the order of `records`. An empty slice stores
+    /// nothing and touches no disk.
+    ///
+    /// # Errors
+    /// [`Error::SpoolFull`] past capacity (see the module docs), [`Error::Spool`] when the
+    /// transaction cannot be committed (full disk, I/O error); either way none of the
+    /// records are stored.
+    pub fn append(&self, records: &[SpoolRecord]) -> Result<Vec<SpoolSeq>, Error> {
+        if records.is_empty() {
+            return Ok(Vec::new());
+        }
+        let encoded = records
+            .iter()
+            .map(SpoolRecord::encode)
+            .collect::<serde_json::Result<Vec<_>>>()
+            .map_err(|err| Error::Spool {
+                action: "append",
+                detail: err.to_string(),
+            })?;
+        let mut writer = self.lock_writer();
+        self.reopen_if_closed(&mut writer, "append")?;
+        let batch: u64 = encoded.iter().map(|record| record.len() as u64).sum();
+        self.check_room(&mut writer, batch)?;
+        let mut doubt = None;
+        let result = self.write(&mut writer, "append", |db, tally| {
+            store::append(db, &encoded, tally, &mut doubt)
+        });
+        match result {
+            Ok((seqs, tally)) => {
+                writer.tally = tally;
+                self.publish(&writer);
+                Ok(seqs)
+            }
+            Err(err) => {
+                writer.doubtful.extend(doubt);
+                Err(err)
+            }
+        }
+    }
+
+    /// Pending records in arrival order with a number above `after` (all when `None`), up
+    /// to `limit` records or until `max_bytes` of record bytes were collected (at least one
+    /// record when `limit` > 0). Each is decoded; one that does not decode says why.
+    ///
+    /// # Errors
+    /// [`Error::Spool`] when the file cannot be read.
+    pub fn pending(
+        &self,
+        after: Option<SpoolSeq>,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<Spooled>, Error> {
+        let found = self.read("read", |db| store::pending(db, after, limit, max_bytes))?;
+        Ok(found
+            .into_iter()
+            .map(|(seq, bytes)| Spooled {
+                seq,
+                record: SpoolRecord::decode(&bytes),
+            })
+            .collect())
+    }
+
+    /// Deletes these pending records in one durable transaction. Numbers not pending are
+    /// ignored; when none is found nothing is written. A spool left empty is compacted.
+    ///
+    /// # Errors
+    /// [`Error::Spool`] when the transaction cannot be committed; then every record is
+    /// still there.
+    pub fn remove(&self, seqs: &[SpoolSeq]) -> Result<(), Error> {
+        if seqs.is_empty() {
+            return Ok(());
+        }
+        let mut writer = self.lock_writer();
+        writer.tally = self.write(&mut writer, "remove", |db, tally| {
+            store::remove(db, seqs, tally)
+        })?;
+        self.publish(&writer);
+        self.compact_if_empty(&mut writer);
+        Ok(())
+    }
+
+    /// Sets `attempted_ms` to `at_ms` on those of these records that have none, in one
+    /// durable transaction; call it before an add whose outcome may go unknown.
+    ///
+    /// # Errors
+    /// [`Error::Spool`] when the transaction cannot be committed; then nothing changed.
+    pub fn mark_attempted(&self, seqs: &[SpoolSeq], at_ms: u64) -> Result<(), Error> {
+        if seqs.is_empty() {
+            return Ok(());
+        }
+        let mut writer = self.lock_writer();
+        writer.tally = self.write(&mut writer, "mark attempted", |db, tally| {
+            store::mark_attempted(db, seqs, at_ms, tally)
+        })?;
+        self.publish(&writer);
+        Ok(())
+    }
+
+    /// Moves these pending records to the dead letters, each with its reason as its last
+    /// error, in one durable transaction. Nothing is deleted; numbers not pending are
+    /// ignored.
+    ///
+    /// # Errors
+    /// [`Error::Spool`] when the transaction cannot be committed; then nothing moved.
+    pub fn dead_letter(&self, letters: &[(SpoolSeq, String)]) -> Result<(), Error> {
+        if letters.is_empty() {
+            return Ok(());
+        }
+        let mut writer = self.lock_writer();
+        writer.tally = self.write(&mut writer, "dead-letter", |db, tally| {
+            store::dead_letter(db, letters, tally)
+        })?;
+        self.publish(&writer);
+        Ok(())
+    }
+
+    /// Moves every dead letter back to the pending records, at new numbers after the last
+    /// one, in one durable transaction, and returns how many moved.
+    ///
+    /// # Errors
+    /// [`Error::Spool`] when the transaction cannot be committed; then nothing moved.
+    pub fn requeue_dead_letters(&self) -> Result<u64, Error> {
+        let mut writer = self.lock_writer();
+        let (moved, tally) = self.write(&mut writer, "requeue", |db, tally| {
+            store::requeue_dead_letters(db, tally)
+        })?;
+        writer.tally = tally;
+        self.publish(&writer);
+        Ok(moved)
+    }
+
+    /// Calls `visit` with each pending record, or each dead letter, in order, from one
+    /// consistent snapshot.
+    ///
+    /// # Errors
+    /// [`Error::Spool`] when the file cannot be read (records visited so far stay visited).
+    pub fn export(
+        &self,
+        dead_letters: bool,
+        mut visit: impl FnMut(ExportedRecord),
+    ) -> Result<(), Error> {
+        self.read("export", |db| store::export(db, dead_letters, &mut visit))
+    }
+
+    /// Pending records: exact, kept in memory.
+    pub fn len(&self) -> u64 {
+        self.pending.load(Ordering::Relaxed)
+    }
+
+    /// Whether no record is pending.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Dead letters: exact, kept in memory.
+    pub fn dead_letters(&self) -> u64 {
+        self.dead_letters.load(Ordering::Relaxed)
+    }
+
+    /// The spool file's size on disk (the blocks it occupies, as `du` counts them), as of
+    /// the last write.
+    pub fn bytes(&self) -> u64 {
+        self.file_bytes.load(Ordering::Relaxed)
+    }
+
+    /// The spool's file: `<dir>/spool.redb`.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// `Ok` when the spool can take an append now: open (reopened if an error closed it,
+    /// at most once per [`REOPEN_INTERVAL`]) and not full.
+    ///
+    /// # Errors
+    /// [`Error::Spool`] while the file cannot be opened, [`Error::SpoolFull`] when full.
+    pub fn health(&self) -> Result<(), Error> {
+        let mut writer = self.lock_writer();
+        self.reopen_if_closed(&mut writer, "health")?;
+        self.check_room(&mut writer, 0)
+    }
+
+    /// Refuses a batch of `batch` bytes past capacity, logging the first refusal loudly.
+    fn check_room(&self, writer: &mut Writer, batch: u64) -> Result<(), Error> {
+        let bytes = self.bytes();
+        let over = bytes >= self.max_bytes
+            || writer.tally.stored_bytes.saturating_add(batch) > self.max_bytes;
+        if !over {
+            return Ok(());
+        }
+        if !writer.full_logged {
+            writer.full_logged = true;
+            tracing::error!(
+                path = %self.path.display(), bytes, max_bytes = self.max_bytes,
+                pending = writer.tally.pending, dead_letters = writer.tally.dead_letters,
+                "SPOOL FULL: events that Redis cannot take now are refused with 503 until the spool drains"
+            );
+        }
+        Err(Error::SpoolFull {
+            bytes,
+            max_bytes: self.max_bytes,
+        })
+    }
+
+    /// Gives an emptied spool's space back when its file grew large.
+    fn compact_if_empty(&self, writer: &mut Writer) {
+        let tally = writer.tally;
+        if tally.pending != 0 || tally.dead_letters != 0 {
+            return;
+        }
+        if writer.full_logged {
+            writer.full_logged = false;
+            tracing::info!(path = %self.path.display(), "spool drained: it takes events again");
+        }
+        if self.bytes() <= COMPACT_ABOVE.min(self.max_bytes / 2) {
+            return;
+        }
+        let mut db = self.db.write().unwrap_or_else(PoisonError::into_inner);
+        let Some(handle) = db.as_mut() else {
+            return;
+        };
+        match handle.compact() {
+            Ok(_) => {
+                drop(db);
+                self.publish(writer);
+            }
+            // A storage error breaks the handle like any other; a refusal (a read
+            // transaction still open) only postpones the compaction to the next drain.
+            Err(redb::CompactionError::Storage(err)) => {
+                drop(db);
+                self.close("compact", &err.into());
+            }
+            Err(_) => {}
+        }
+    }
+
+    /// Makes the counts and the file size visible to the lock-free getters.
+    fn publish(&self, writer: &Writer) {
+        self.pending.store(writer.tally.pending, Ordering::Relaxed);
+        self.dead_letters
+            .store(writer.tally.dead_letters, Ordering::Relaxed);
+        if let Ok(bytes) = store::size_on_disk(&self.path) {
+            self.file_bytes.store(bytes, Ordering::Relaxed);
+        }
+    }
+
+    fn lock_writer(&self) -> MutexGuard<'_, Writer> {
+        // A panic inside a transaction aborts it, and the counts are rewritten whole after
+        // each commit, so a poisoned lock is as good as a clean one.
+        self.writer.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn read_db(&self) -> RwLockReadGuard<'_, Option<Database>> {
+        self.db.read().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl fmt::Debug for Spool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Spool")
+            .field("path", &self.path)
+            .field("pending", &self.len())
+            .field("dead_letters", &self.dead_letters())
+            .field("bytes", &self.bytes())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Turns an error met while opening `path` into [`Error::Spool`], saying at which `step`.
+fn open_failed<E: fmt::Display>(path: &Path, step: &'static str) -> impl FnOnce(E) -> Error {
+    move |e| Error::Spool {
+        action: "open",
+        detail: format!("{step} {}: {e}", path.display()),
+    }
+}
+
+#[cfg(test)]
+mod tests;
