@@ -11,6 +11,7 @@ pub mod drain;
 pub mod error;
 pub mod ingest;
 pub mod metrics;
+pub mod queue_stats;
 pub mod routes;
 pub mod sellsy;
 pub mod signature;
@@ -30,6 +31,7 @@ use crate::config::BadSignature;
 use crate::drain::Drainer;
 use crate::ingest::{Durability, Ingest, Shared};
 use crate::metrics::Metrics;
+use crate::queue_stats::QueueStatsCache;
 use crate::routes::{AppState, JobTemplate};
 use crate::signature::Verifier;
 use crate::spool::Spool;
@@ -81,6 +83,7 @@ struct Parts {
     shared: Arc<Shared>,
     quarantine: Option<Queue>,
     template: JobTemplate,
+    queue_stats: Arc<QueueStatsCache>,
 }
 
 impl Parts {
@@ -110,6 +113,7 @@ impl Parts {
         };
         Ok(Self {
             verifier,
+            queue_stats: Arc::new(QueueStatsCache::new(queue.clone())),
             shared: Shared::new(queue, open_spool(config), durability, metrics),
             quarantine,
             template: JobTemplate {
@@ -145,6 +149,7 @@ fn start_http(
             max_body_bytes: worker_config.max_body_bytes,
             on_bad_signature: worker_config.on_bad_signature,
             quarantine: parts.quarantine.clone(),
+            queue_stats: parts.queue_stats.clone(),
         });
         App::new().configure(|cfg| routes::configure(cfg, state))
     })

@@ -11,6 +11,7 @@ use bullmq_rs::{JobOptions, Queue};
 
 use crate::config::BadSignature;
 use crate::ingest::{Ingest, Shared};
+use crate::queue_stats::QueueStatsCache;
 use crate::signature::Verifier;
 
 /// Header carrying the request id (taken from the client when it sends one).
@@ -35,6 +36,8 @@ pub struct AppState {
     pub on_bad_signature: BadSignature,
     /// Where badly signed events are parked when quarantining.
     pub quarantine: Option<Queue>,
+    /// The queue's figures for `/metrics`, shared by every worker.
+    pub queue_stats: Arc<QueueStatsCache>,
 }
 
 /// How an event becomes a BullMQ job: name, default options, deduplication window.

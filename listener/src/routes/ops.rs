@@ -6,6 +6,7 @@ use actix_web::{HttpResponse, web};
 use serde_json::json;
 
 use super::AppState;
+use crate::metrics::Gauges;
 
 /// How long readiness waits for Redis' PING.
 const PING_TIMEOUT: Duration = Duration::from_millis(250);
@@ -71,9 +72,19 @@ fn spool_writable(spool_file: &std::path::Path) -> bool {
     written
 }
 
+/// What Prometheus is told the exposition is.
+const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Counters, gauges read now, and the queue's figures read at most once a second.
 pub(super) async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    state.shared.metrics.request("metrics", 200);
+    let shared = &state.shared;
+    shared.metrics.request("metrics", 200);
+    let gauges = Gauges {
+        spool_depth: Some(shared.spool_len()),
+        ..Gauges::default()
+    };
+    let queue = state.queue_stats.read().await;
     HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4")
-        .body(state.shared.metrics.render(state.shared.spool_len()))
+        .content_type(OPENMETRICS)
+        .body(shared.metrics.render(&gauges, queue.as_ref()))
 }

@@ -6,6 +6,7 @@ mod cli;
 mod compose;
 mod durability;
 mod failover;
+mod metrics;
 mod security;
 mod support;
 mod webhook;
