@@ -64,20 +64,21 @@ pub struct Config {
     #[arg(long = "dedup-ttl-secs", env = "DEDUP_TTL_SECS", default_value = "86400", value_parser = parse_secs)]
     pub dedup_ttl: Duration,
 
-    /// Accept webhooks without checking signatures when no signing key is configured (refused otherwise).
-    #[arg(long, env = "ALLOW_UNSIGNED")]
+    /// Start without any signing key and accept webhooks unchecked (without it, no key means no start).
+    #[arg(long, env = "ALLOW_UNSIGNED", value_parser = clap::builder::BoolishValueParser::new())]
     pub allow_unsigned: bool,
 
-    /// Signing keys, comma-separated (several are active at once during a rotation).
+    /// Signing keys, comma-separated (several are active at once during a rotation); spaces around each are dropped.
     #[arg(
         long = "secret",
         env = "SELLSY_WEBHOOK_SECRET",
         value_delimiter = ',',
-        hide_env_values = true
+        hide_env_values = true,
+        value_parser = parse_secret
     )]
     pub secrets: Vec<Secret>,
 
-    /// File holding signing keys, one per line (added to --secret).
+    /// File holding signing keys, one per line, spaces around each dropped (added to --secret).
     #[arg(long, env = "SELLSY_WEBHOOK_SECRET_FILE")]
     pub secret_file: Option<PathBuf>,
 
@@ -215,29 +216,46 @@ impl Config {
         }
     }
 
-    /// All active signing keys: `--secret` plus the lines of `--secret-file`.
+    /// All active signing keys: `--secret` plus the non-blank lines of `--secret-file`, each
+    /// trimmed. Empty only with `--allow-unsigned`: no key, no start.
     ///
     /// # Errors
-    /// [`crate::Error::Config`] when the secret file cannot be read.
+    /// [`crate::Error::Config`], in one line that never shows a key, when the secret file
+    /// cannot be read or holds no key, or when there is no key at all and unsigned webhooks
+    /// are not allowed. (An empty entry of `--secret` is refused by clap while parsing.)
     pub fn all_secrets(&self) -> Result<Vec<Secret>, crate::Error> {
-        let mut secrets: Vec<Secret> = self
-            .secrets
-            .iter()
-            .filter(|s| !s.as_bytes().is_empty())
-            .cloned()
-            .collect();
+        let mut secrets = self.secrets.clone();
         if let Some(path) = &self.secret_file {
             let text = std::fs::read_to_string(path).map_err(|err| {
                 crate::Error::Config(format!("--secret-file {}: {err}", path.display()))
             })?;
-            secrets.extend(
-                text.lines()
-                    .map(str::trim)
-                    .filter(|line| !line.is_empty())
-                    .map(|line| Secret::new(line.to_owned())),
-            );
+            let from_file: Vec<Secret> = text
+                .lines()
+                .filter_map(|line| parse_secret(line).ok())
+                .collect();
+            if from_file.is_empty() {
+                return Err(crate::Error::Config(format!(
+                    "--secret-file {}: holds no signing key",
+                    path.display()
+                )));
+            }
+            secrets.extend(from_file);
+        }
+        if secrets.is_empty() && !self.allow_unsigned {
+            return Err(crate::Error::Config(
+                "no signing key: set SELLSY_WEBHOOK_SECRET (or --secret, --secret-file), or pass --allow-unsigned to accept unsigned webhooks".to_owned(),
+            ));
         }
         Ok(secrets)
+    }
+}
+
+/// One signing key, spaces around it dropped; an empty or blank one is refused, since a
+/// stray comma or blank value must not silently shrink the set of active keys.
+fn parse_secret(value: &str) -> Result<Secret, String> {
+    match value.trim() {
+        "" => Err("a signing key is empty or blank (a stray comma?)".to_owned()),
+        key => Ok(Secret::new(key.to_owned())),
     }
 }
 
@@ -321,10 +339,75 @@ mod tests {
         assert!(config.secrets.is_empty());
     }
 
+    fn key_bytes(config: &Config) -> Vec<Vec<u8>> {
+        let secrets = config.all_secrets().unwrap();
+        secrets.iter().map(|s| s.as_bytes().to_vec()).collect()
+    }
+
+    /// A file in the temp dir, removed on drop.
+    struct KeyFile(PathBuf);
+
+    impl KeyFile {
+        fn new(label: &str, text: &str) -> Self {
+            let name = format!("listener-keys-{label}-{}", std::process::id());
+            let path = std::env::temp_dir().join(name);
+            std::fs::write(&path, text).unwrap();
+            Self(path)
+        }
+    }
+
+    impl Drop for KeyFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
     #[test]
     fn secrets_are_comma_separated() {
         let config = parse(&["--secret", "a,b"]).unwrap();
         assert_eq!(config.all_secrets().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn keys_from_flags_and_file_are_trimmed_alike() {
+        let file = KeyFile::new("trimmed", " c \n\n\td\r\n");
+        let path = file.0.to_str().unwrap();
+        let config = parse(&["--secret", " a , b\t", "--secret-file", path]).unwrap();
+        assert_eq!(key_bytes(&config), [b"a", b"b", b"c", b"d"]);
+    }
+
+    #[test]
+    fn an_empty_or_blank_key_is_refused_without_showing_the_others() {
+        for value in [
+            ",",
+            "k3y-visible,",
+            ",k3y-visible",
+            " ",
+            "",
+            "k3y-visible, ,x",
+        ] {
+            let err = parse(&["--secret", value]).unwrap_err().to_string();
+            assert!(err.contains("--secret"), "{value:?}: {err}");
+            assert!(!err.contains("k3y-visible"), "{value:?}: {err}");
+        }
+        for text in ["", " \n\t\n"] {
+            let file = KeyFile::new("blank", text);
+            let config = parse(&["--secret-file", file.0.to_str().unwrap()]).unwrap();
+            let err = config.all_secrets().unwrap_err().to_string();
+            assert!(err.contains("holds no signing key"), "{text:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn no_key_means_no_start_unless_unsigned_is_allowed() {
+        let err = parse(&[]).unwrap().all_secrets().unwrap_err().to_string();
+        assert!(err.contains("SELLSY_WEBHOOK_SECRET"), "{err}");
+        assert!(err.contains("--allow-unsigned"), "{err}");
+        assert_eq!(err.lines().count(), 1);
+        let unsigned = parse(&["--allow-unsigned"]).unwrap();
+        assert!(unsigned.all_secrets().unwrap().is_empty());
+        let both = parse(&["--allow-unsigned", "--secret", "k"]).unwrap();
+        assert_eq!(key_bytes(&both), [b"k"]);
     }
 
     #[test]

@@ -91,7 +91,7 @@ impl Parts {
         let verifier = Verifier::new(config.signature_scheme, config.all_secrets()?);
         if !verifier.is_enabled() {
             tracing::warn!(
-                "NO SIGNING KEY CONFIGURED: webhook signatures are NOT checked; set SELLSY_WEBHOOK_SECRET"
+                "NO SIGNING KEY CONFIGURED (--allow-unsigned): webhook signatures are NOT checked; set SELLSY_WEBHOOK_SECRET"
             );
         }
         NewJob::from_json(

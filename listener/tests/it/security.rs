@@ -161,12 +161,13 @@ async fn quarantine_mode_parks_badly_signed_events_outside_the_main_queue() {
 }
 
 #[tokio::test]
-async fn without_a_key_events_are_accepted_and_readiness_says_so() {
+async fn with_allow_unsigned_and_no_key_events_are_accepted_and_readiness_says_so() {
     let redis = RedisServer::start();
     let spool = TempDir::new("nokey");
     let listener = InProcess::start(&[
         "--redis-url",
         &redis.url(),
+        "--allow-unsigned",
         "--spool-dir",
         spool.0.to_str().unwrap(),
     ])
