@@ -1,6 +1,7 @@
 //! The listener's configuration: every flag with its environment variable, typed at the
 //! edge. The doc comment of each field is its `--help` line.
 
+use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -25,7 +26,7 @@ pub struct Config {
         default_value = "redis://127.0.0.1:6379",
         hide_env_values = true
     )]
-    pub redis_url: String,
+    pub redis_url: RedisUrl,
 
     /// The Redis URL is a node of a Redis Cluster (the prefix then needs a hash tag such as {sellsy}).
     #[arg(long, env = "REDIS_CLUSTER")]
@@ -163,6 +164,62 @@ pub struct Config {
     /// Instead of serving: work on the spool of a stopped listener.
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+/// The Redis URL, or several comma-separated sentinel URLs. `Debug` and `Display` show it
+/// with each password replaced by `***`, so a Config or a URL in a log line keeps it
+/// secret; [`RedisUrl::expose`] is for connecting only. (The errors of the redis crate and
+/// bullmq-rs name host and port, never the URL.)
+#[derive(Clone, PartialEq, Eq)]
+pub struct RedisUrl(String);
+
+impl RedisUrl {
+    /// The URL as given, password included: pass it to the connection, nowhere else.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for RedisUrl {
+    type Err = std::convert::Infallible;
+
+    fn from_str(url: &str) -> Result<Self, Self::Err> {
+        Ok(Self(url.to_owned()))
+    }
+}
+
+impl fmt::Display for RedisUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (n, url) in self.0.split(',').enumerate() {
+            if n > 0 {
+                f.write_str(",")?;
+            }
+            write_redacted(f, url)?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for RedisUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RedisUrl({self})")
+    }
+}
+
+/// Writes one URL with the password of `scheme://user:password@host` as `***`; the user
+/// name stays, for it names an ACL user and is no secret.
+fn write_redacted(f: &mut fmt::Formatter<'_>, url: &str) -> fmt::Result {
+    let authority_start = url.find("://").map_or(0, |at| at + 3);
+    let (head, rest) = url.split_at(authority_start);
+    let authority_len = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let Some(at) = rest[..authority_len].rfind('@') else {
+        return f.write_str(url);
+    };
+    let (userinfo, host) = rest.split_at(at);
+    match userinfo.split_once(':') {
+        Some((user, _password)) => write!(f, "{head}{user}:***{host}"),
+        None => write!(f, "{head}{userinfo}{host}"),
+    }
 }
 
 /// What the binary does instead of serving.
@@ -408,6 +465,48 @@ mod tests {
         assert!(unsigned.all_secrets().unwrap().is_empty());
         let both = parse(&["--allow-unsigned", "--secret", "k"]).unwrap();
         assert_eq!(key_bytes(&both), [b"k"]);
+    }
+
+    #[test]
+    fn config_debug_hides_the_redis_password_and_the_keys() {
+        let config = parse(&[
+            "--redis-url",
+            "redis://user:hunter2@host:6379/2",
+            "--secret",
+            "s3cr3t",
+        ])
+        .unwrap();
+
+        let debug = format!("{config:?}");
+
+        assert!(
+            !debug.contains("hunter2") && !debug.contains("s3cr3t"),
+            "{debug}"
+        );
+        assert!(debug.contains("redis://user:***@host:6379/2"), "{debug}");
+        assert_eq!(
+            config.redis_url.expose(),
+            "redis://user:hunter2@host:6379/2"
+        );
+    }
+
+    #[test]
+    fn every_password_of_a_url_list_is_redacted() {
+        let cases = [
+            ("redis://127.0.0.1:6379", "redis://127.0.0.1:6379"),
+            ("redis://:hunter2@h:1/0", "redis://:***@h:1/0"),
+            ("rediss://ada@h:1", "rediss://ada@h:1"),
+            ("redis://u:p@ss:w@rd@h:1/0?x=@", "redis://u:***@h:1/0?x=@"),
+            (
+                "redis://:hunter2@s1:26379,redis://u:hunter2@s2:26379,redis://s3:26379",
+                "redis://:***@s1:26379,redis://u:***@s2:26379,redis://s3:26379",
+            ),
+        ];
+        for (url, shown) in cases {
+            let Ok(url) = url.parse::<RedisUrl>();
+            assert_eq!(url.to_string(), shown);
+            assert_eq!(format!("{url:?}"), format!("RedisUrl({shown})"));
+        }
     }
 
     #[test]

@@ -169,7 +169,7 @@ fn open_queue(config: &Config, name: &str) -> Result<Queue, Error> {
         .prefix(&config.prefix)
         .major(config.bullmq_major)
         .connect_timeout(config.redis_deadline.max(Duration::from_millis(500)))
-        .connect_lazy(&config.redis_url)
+        .connect_lazy(config.redis_url.expose())
         .map_err(|err| Error::Config(err.to_string()))
 }
 
