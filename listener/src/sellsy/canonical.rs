@@ -89,10 +89,11 @@ fn unescape_unicode(text: &[u8], at: usize) -> (u32, usize) {
     let Some(high) = hex4(text, at + 2) else {
         return (u32::from(b'\\'), at + 1);
     };
-    if (0xD800..0xDC00).contains(&high) && text.get(at + 6..at + 8) == Some(b"\\u") {
-        if let Some(low) = hex4(text, at + 8).filter(|low| (0xDC00..0xE000).contains(low)) {
-            return (0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00), at + 12);
-        }
+    if (0xD800..0xDC00).contains(&high)
+        && text.get(at + 6..at + 8) == Some(b"\\u")
+        && let Some(low) = hex4(text, at + 8).filter(|low| (0xDC00..0xE000).contains(low))
+    {
+        return (0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00), at + 12);
     }
     (high, at + 6)
 }

@@ -195,10 +195,10 @@ enum Signing {
 /// Random garbage, a mutated valid event, a form wrapping part of it, a truncation, or
 /// now and then the valid event or a deep nesting.
 fn fuzz_body(rng: &mut Rng, valid: &[u8], round: usize) -> Vec<u8> {
-    if round % 97 == 0 {
+    if round.is_multiple_of(97) {
         return vec![b'['; 3000];
     }
-    if round % 13 == 0 {
+    if round.is_multiple_of(13) {
         return valid.to_vec();
     }
     match rng.below(4) {
