@@ -415,9 +415,10 @@ fn start_rust(
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    if let Some(secret) = secret {
-        command.args(["--secret", secret]);
-    }
+    match secret {
+        Some(secret) => command.args(["--secret", secret]),
+        None => command.arg("--allow-unsigned"),
+    };
     let process = command
         .spawn()
         .unwrap_or_else(|err| fail(&format!("sellsy-listener: {err}")));

@@ -1,6 +1,7 @@
 //! The listener's configuration: every flag with its environment variable, typed at the
 //! edge. The doc comment of each field is its `--help` line.
 
+use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -25,7 +26,7 @@ pub struct Config {
         default_value = "redis://127.0.0.1:6379",
         hide_env_values = true
     )]
-    pub redis_url: String,
+    pub redis_url: RedisUrl,
 
     /// The Redis URL is a node of a Redis Cluster (the prefix then needs a hash tag such as {sellsy}).
     #[arg(long, env = "REDIS_CLUSTER")]
@@ -64,20 +65,21 @@ pub struct Config {
     #[arg(long = "dedup-ttl-secs", env = "DEDUP_TTL_SECS", default_value = "86400", value_parser = parse_secs)]
     pub dedup_ttl: Duration,
 
-    /// Accept webhooks without checking signatures when no signing key is configured (refused otherwise).
-    #[arg(long, env = "ALLOW_UNSIGNED")]
+    /// Start without any signing key and accept webhooks unchecked (without it, no key means no start).
+    #[arg(long, env = "ALLOW_UNSIGNED", value_parser = clap::builder::BoolishValueParser::new())]
     pub allow_unsigned: bool,
 
-    /// Signing keys, comma-separated (several are active at once during a rotation).
+    /// Signing keys, comma-separated (several are active at once during a rotation); spaces around each are dropped.
     #[arg(
         long = "secret",
         env = "SELLSY_WEBHOOK_SECRET",
         value_delimiter = ',',
-        hide_env_values = true
+        hide_env_values = true,
+        value_parser = parse_secret
     )]
     pub secrets: Vec<Secret>,
 
-    /// File holding signing keys, one per line (added to --secret).
+    /// File holding signing keys, one per line, spaces around each dropped (added to --secret).
     #[arg(long, env = "SELLSY_WEBHOOK_SECRET_FILE")]
     pub secret_file: Option<PathBuf>,
 
@@ -164,6 +166,62 @@ pub struct Config {
     pub command: Option<Command>,
 }
 
+/// The Redis URL, or several comma-separated sentinel URLs. `Debug` and `Display` show it
+/// with each password replaced by `***`, so a Config or a URL in a log line keeps it
+/// secret; [`RedisUrl::expose`] is for connecting only. (The errors of the redis crate and
+/// bullmq-rs name host and port, never the URL.)
+#[derive(Clone, PartialEq, Eq)]
+pub struct RedisUrl(String);
+
+impl RedisUrl {
+    /// The URL as given, password included: pass it to the connection, nowhere else.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for RedisUrl {
+    type Err = std::convert::Infallible;
+
+    fn from_str(url: &str) -> Result<Self, Self::Err> {
+        Ok(Self(url.to_owned()))
+    }
+}
+
+impl fmt::Display for RedisUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (n, url) in self.0.split(',').enumerate() {
+            if n > 0 {
+                f.write_str(",")?;
+            }
+            write_redacted(f, url)?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for RedisUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RedisUrl({self})")
+    }
+}
+
+/// Writes one URL with the password of `scheme://user:password@host` as `***`; the user
+/// name stays, for it names an ACL user and is no secret.
+fn write_redacted(f: &mut fmt::Formatter<'_>, url: &str) -> fmt::Result {
+    let authority_start = url.find("://").map_or(0, |at| at + 3);
+    let (head, rest) = url.split_at(authority_start);
+    let authority_len = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let Some(at) = rest[..authority_len].rfind('@') else {
+        return f.write_str(url);
+    };
+    let (userinfo, host) = rest.split_at(at);
+    match userinfo.split_once(':') {
+        Some((user, _password)) => write!(f, "{head}{user}:***{host}"),
+        None => write!(f, "{head}{userinfo}{host}"),
+    }
+}
+
 /// What the binary does instead of serving.
 #[derive(Debug, Clone, PartialEq, Eq, clap::Subcommand)]
 pub enum Command {
@@ -215,29 +273,46 @@ impl Config {
         }
     }
 
-    /// All active signing keys: `--secret` plus the lines of `--secret-file`.
+    /// All active signing keys: `--secret` plus the non-blank lines of `--secret-file`, each
+    /// trimmed. Empty only with `--allow-unsigned`: no key, no start.
     ///
     /// # Errors
-    /// [`crate::Error::Config`] when the secret file cannot be read.
+    /// [`crate::Error::Config`], in one line that never shows a key, when the secret file
+    /// cannot be read or holds no key, or when there is no key at all and unsigned webhooks
+    /// are not allowed. (An empty entry of `--secret` is refused by clap while parsing.)
     pub fn all_secrets(&self) -> Result<Vec<Secret>, crate::Error> {
-        let mut secrets: Vec<Secret> = self
-            .secrets
-            .iter()
-            .filter(|s| !s.as_bytes().is_empty())
-            .cloned()
-            .collect();
+        let mut secrets = self.secrets.clone();
         if let Some(path) = &self.secret_file {
             let text = std::fs::read_to_string(path).map_err(|err| {
                 crate::Error::Config(format!("--secret-file {}: {err}", path.display()))
             })?;
-            secrets.extend(
-                text.lines()
-                    .map(str::trim)
-                    .filter(|line| !line.is_empty())
-                    .map(|line| Secret::new(line.to_owned())),
-            );
+            let from_file: Vec<Secret> = text
+                .lines()
+                .filter_map(|line| parse_secret(line).ok())
+                .collect();
+            if from_file.is_empty() {
+                return Err(crate::Error::Config(format!(
+                    "--secret-file {}: holds no signing key",
+                    path.display()
+                )));
+            }
+            secrets.extend(from_file);
+        }
+        if secrets.is_empty() && !self.allow_unsigned {
+            return Err(crate::Error::Config(
+                "no signing key: set SELLSY_WEBHOOK_SECRET (or --secret, --secret-file), or pass --allow-unsigned to accept unsigned webhooks".to_owned(),
+            ));
         }
         Ok(secrets)
+    }
+}
+
+/// One signing key, spaces around it dropped; an empty or blank one is refused, since a
+/// stray comma or blank value must not silently shrink the set of active keys.
+fn parse_secret(value: &str) -> Result<Secret, String> {
+    match value.trim() {
+        "" => Err("a signing key is empty or blank (a stray comma?)".to_owned()),
+        key => Ok(Secret::new(key.to_owned())),
     }
 }
 
@@ -321,10 +396,117 @@ mod tests {
         assert!(config.secrets.is_empty());
     }
 
+    fn key_bytes(config: &Config) -> Vec<Vec<u8>> {
+        let secrets = config.all_secrets().unwrap();
+        secrets.iter().map(|s| s.as_bytes().to_vec()).collect()
+    }
+
+    /// A file in the temp dir, removed on drop.
+    struct KeyFile(PathBuf);
+
+    impl KeyFile {
+        fn new(label: &str, text: &str) -> Self {
+            let name = format!("listener-keys-{label}-{}", std::process::id());
+            let path = std::env::temp_dir().join(name);
+            std::fs::write(&path, text).unwrap();
+            Self(path)
+        }
+    }
+
+    impl Drop for KeyFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
     #[test]
     fn secrets_are_comma_separated() {
         let config = parse(&["--secret", "a,b"]).unwrap();
         assert_eq!(config.all_secrets().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn keys_from_flags_and_file_are_trimmed_alike() {
+        let file = KeyFile::new("trimmed", " c \n\n\td\r\n");
+        let path = file.0.to_str().unwrap();
+        let config = parse(&["--secret", " a , b\t", "--secret-file", path]).unwrap();
+        assert_eq!(key_bytes(&config), [b"a", b"b", b"c", b"d"]);
+    }
+
+    #[test]
+    fn an_empty_or_blank_key_is_refused_without_showing_the_others() {
+        for value in [
+            ",",
+            "k3y-visible,",
+            ",k3y-visible",
+            " ",
+            "",
+            "k3y-visible, ,x",
+        ] {
+            let err = parse(&["--secret", value]).unwrap_err().to_string();
+            assert!(err.contains("--secret"), "{value:?}: {err}");
+            assert!(!err.contains("k3y-visible"), "{value:?}: {err}");
+        }
+        for text in ["", " \n\t\n"] {
+            let file = KeyFile::new("blank", text);
+            let config = parse(&["--secret-file", file.0.to_str().unwrap()]).unwrap();
+            let err = config.all_secrets().unwrap_err().to_string();
+            assert!(err.contains("holds no signing key"), "{text:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn no_key_means_no_start_unless_unsigned_is_allowed() {
+        let err = parse(&[]).unwrap().all_secrets().unwrap_err().to_string();
+        assert!(err.contains("SELLSY_WEBHOOK_SECRET"), "{err}");
+        assert!(err.contains("--allow-unsigned"), "{err}");
+        assert_eq!(err.lines().count(), 1);
+        let unsigned = parse(&["--allow-unsigned"]).unwrap();
+        assert!(unsigned.all_secrets().unwrap().is_empty());
+        let both = parse(&["--allow-unsigned", "--secret", "k"]).unwrap();
+        assert_eq!(key_bytes(&both), [b"k"]);
+    }
+
+    #[test]
+    fn config_debug_hides_the_redis_password_and_the_keys() {
+        let config = parse(&[
+            "--redis-url",
+            "redis://user:hunter2@host:6379/2",
+            "--secret",
+            "s3cr3t",
+        ])
+        .unwrap();
+
+        let debug = format!("{config:?}");
+
+        assert!(
+            !debug.contains("hunter2") && !debug.contains("s3cr3t"),
+            "{debug}"
+        );
+        assert!(debug.contains("redis://user:***@host:6379/2"), "{debug}");
+        assert_eq!(
+            config.redis_url.expose(),
+            "redis://user:hunter2@host:6379/2"
+        );
+    }
+
+    #[test]
+    fn every_password_of_a_url_list_is_redacted() {
+        let cases = [
+            ("redis://127.0.0.1:6379", "redis://127.0.0.1:6379"),
+            ("redis://:hunter2@h:1/0", "redis://:***@h:1/0"),
+            ("rediss://ada@h:1", "rediss://ada@h:1"),
+            ("redis://u:p@ss:w@rd@h:1/0?x=@", "redis://u:***@h:1/0?x=@"),
+            (
+                "redis://:hunter2@s1:26379,redis://u:hunter2@s2:26379,redis://s3:26379",
+                "redis://:***@s1:26379,redis://u:***@s2:26379,redis://s3:26379",
+            ),
+        ];
+        for (url, shown) in cases {
+            let Ok(url) = url.parse::<RedisUrl>();
+            assert_eq!(url.to_string(), shown);
+            assert_eq!(format!("{url:?}"), format!("RedisUrl({shown})"));
+        }
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod error;
 pub mod ingest;
 pub mod metrics;
 pub mod quarantine;
+pub mod queue_stats;
 pub mod routes;
 pub mod sellsy;
 pub mod signature;
@@ -32,6 +33,7 @@ use crate::drain::Drainer;
 use crate::ingest::{Durability, Ingest, Shared};
 use crate::metrics::Metrics;
 use crate::quarantine::{BadSignaturePolicy, Quarantine, QuarantineLimits};
+use crate::queue_stats::QueueStatsCache;
 use crate::routes::{AppState, JobTemplate};
 use crate::signature::Verifier;
 use crate::spool::Spool;
@@ -96,6 +98,7 @@ struct Parts {
     shared: Arc<Shared>,
     bad_signature: BadSignaturePolicy,
     template: JobTemplate,
+    queue_stats: Arc<QueueStatsCache>,
 }
 
 impl Parts {
@@ -103,7 +106,7 @@ impl Parts {
         let verifier = Verifier::new(config.signature_scheme, config.all_secrets()?);
         if !verifier.is_enabled() {
             tracing::warn!(
-                "NO SIGNING KEY CONFIGURED: webhook signatures are NOT checked; set SELLSY_WEBHOOK_SECRET"
+                "NO SIGNING KEY CONFIGURED (--allow-unsigned): webhook signatures are NOT checked; set SELLSY_WEBHOOK_SECRET"
             );
         }
         NewJob::from_json(
@@ -129,6 +132,7 @@ impl Parts {
         };
         Ok(Self {
             verifier,
+            queue_stats: Arc::new(QueueStatsCache::new(queue.clone())),
             shared: Shared::new(queue, open_spool(config), durability, metrics),
             bad_signature,
             template: JobTemplate {
@@ -163,6 +167,7 @@ fn start_http(
             jobs: parts.template.clone(),
             max_body_bytes: worker_config.max_body_bytes,
             bad_signature: parts.bad_signature.clone(),
+            queue_stats: parts.queue_stats.clone(),
         });
         App::new().configure(|cfg| routes::configure(cfg, state))
     })
@@ -182,7 +187,7 @@ fn open_queue(config: &Config, name: &str) -> Result<Queue, Error> {
         .prefix(&config.prefix)
         .major(config.bullmq_major)
         .connect_timeout(config.redis_deadline.max(Duration::from_millis(500)))
-        .connect_lazy(&config.redis_url)
+        .connect_lazy(config.redis_url.expose())
         .map_err(|err| Error::Config(err.to_string()))
 }
 

@@ -4,8 +4,12 @@
 //! Parsing is strict on purpose: SHA-1(key ‖ body) allows length extension (fact sheet
 //! §2.3 step 5), so trailing bytes after the JSON and extra form fields are refused.
 
+mod canonical;
+
+use std::borrow::Cow;
+
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 
 const FORM_CONTENT_TYPE: &str = "application/x-www-form-urlencoded";
 const NOTIF: &str = "notif";
@@ -33,16 +37,29 @@ pub struct EventSummary {
 }
 
 impl SellsyEvent {
-    fn from_object(event: Map<String, Value>) -> Self {
-        // Value's Display is compact and keeps key order (preserve_order), like JSON.stringify.
-        Self::from_text(Value::Object(event).to_string())
-    }
-
-    fn from_text(data: String) -> Self {
-        let digest = Sha256::digest(data.as_bytes());
-        let mut dedup_key = hex_lower(&digest);
+    /// The event whose JSON text, validated by serde_json, is `text`. The data is `text`
+    /// itself when `as_received` and it is compact, which is what Sellsy sends: storing it
+    /// as received skips building and printing a JSON tree for every event. Otherwise
+    /// it is compacted through a tree. Either way the id comes from the canonical form.
+    fn from_text(
+        text: &str,
+        as_received: bool,
+        invalid: fn(String) -> ParseError,
+    ) -> Result<Self, ParseError> {
+        if !text.starts_with('{') {
+            return Err(ParseError::NotAnObject);
+        }
+        let data = if as_received && is_compact(text.as_bytes()) {
+            text.to_owned()
+        } else {
+            // Value's Display is compact and keeps key order (preserve_order), like
+            // JSON.stringify.
+            let event: Value = serde_json::from_str(text).map_err(|e| invalid(e.to_string()))?;
+            event.to_string()
+        };
+        let mut dedup_key = hex_lower(&canonical::digest(text.as_bytes()));
         dedup_key.truncate(DEDUP_KEY_LEN);
-        Self { data, dedup_key }
+        Ok(Self { data, dedup_key })
     }
 
     /// The event object as compact JSON text, keys in received order: the BullMQ job's data.
@@ -55,9 +72,16 @@ impl SellsyEvent {
         self.data
     }
 
-    /// A stable key for delivery deduplication: lowercase hex of SHA-256 over
-    /// [`SellsyEvent::data_json`], first 32 hex chars. JSON and form deliveries of the same
-    /// event share it.
+    /// A stable key for delivery deduplication: the first 32 lowercase hex characters of
+    /// the SHA-256 of the event object's canonical JSON text (for a `{"notif": …}` or form
+    /// delivery, of the event inside). JSON, `{"notif": …}` and form deliveries of the same
+    /// event share it, compact or pretty-printed.
+    ///
+    /// What counts: the keys, their order, every value, and each number as written (`1.50`
+    /// and `1.5` differ). What does not: whitespace outside strings, and how a string is
+    /// escaped (`"\u00e9"` and `"é"`, `"\/"` and `"/"` are the same). The canonical text
+    /// writes strings as serde_json does (only `"`, `\` and control characters escaped),
+    /// so for a compact body without escapes it is the body itself.
     pub fn dedup_key(&self) -> &str {
         &self.dedup_key
     }
@@ -120,28 +144,49 @@ pub fn parse(content_type: Option<&str>, body: &[u8]) -> Result<SellsyEvent, Par
     }
     if content_type.is_some_and(is_form) {
         let text = notif_text(body)?;
-        if let Some(event) = compact_event(text.as_bytes()) {
-            return Ok(SellsyEvent::from_text(event.to_owned()));
-        }
-        return parse_notif(&text).map(SellsyEvent::from_object);
-    }
-    if let Some(event) = compact_event(body) {
-        return Ok(SellsyEvent::from_text(event.to_owned()));
-    }
-    parse_json(body).map(SellsyEvent::from_object)
-}
-
-/// The text itself when it needs no rewriting, which is what Sellsy sends: one strictly
-/// valid JSON object, compact (no whitespace outside strings) and not a `{"notif": ...}`
-/// wrapper. Storing it as received skips building and printing a JSON tree for every
-/// event. Anything else takes the general path, which compacts.
-fn compact_event(text: &[u8]) -> Option<&str> {
-    if text.first() != Some(&b'{') || text.starts_with(b"{\"notif\":") || !is_compact(text) {
-        return None;
+        let event = validate(text.as_bytes(), ParseError::NotifJson)?;
+        return SellsyEvent::from_text(event, event.len() == text.len(), ParseError::NotifJson);
     }
     // Validates strictly (trailing data refused) without building a tree.
-    let raw: &serde_json::value::RawValue = serde_json::from_slice(text).ok()?;
-    (raw.get().len() == text.len()).then(|| raw.get())
+    let raw = validate(body, ParseError::Json)?;
+    match notif_inner(raw) {
+        Some(inner) => SellsyEvent::from_text(&inner, false, ParseError::Json),
+        None => SellsyEvent::from_text(raw, raw.len() == body.len(), ParseError::Json),
+    }
+}
+
+/// The one JSON value of `text`, surrounding whitespace left out.
+fn validate(text: &[u8], invalid: fn(String) -> ParseError) -> Result<&str, ParseError> {
+    let raw: &RawValue = serde_json::from_slice(text).map_err(|e| invalid(e.to_string()))?;
+    Ok(raw.get())
+}
+
+/// hull-sellsy's wrapper: an object whose only key is `notif`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NotifWrapper<'a> {
+    #[serde(borrow)]
+    notif: &'a RawValue,
+}
+
+/// The event inside `{"notif": {...}}` or `{"notif": "{...}"}` when `text` (valid JSON) is
+/// that shape, as its JSON text.
+fn notif_inner(text: &str) -> Option<Cow<'_, str>> {
+    // Only an object whose first key starts `notif` or with an escape can be the wrapper:
+    // everything else, which is every Sellsy event, is told apart without a parse.
+    let first_key = text.strip_prefix('{')?.trim_start().strip_prefix('"')?;
+    if !first_key.starts_with("notif\"") && !first_key.starts_with('\\') {
+        return None;
+    }
+    let wrapper: NotifWrapper<'_> = serde_json::from_str(text).ok()?;
+    let inner = wrapper.notif.get();
+    if inner.starts_with('{') {
+        return Some(Cow::Borrowed(inner));
+    }
+    let decoded: String = serde_json::from_str(inner).ok()?;
+    let event: &RawValue = serde_json::from_str(&decoded).ok()?;
+    let event = event.get();
+    event.starts_with('{').then(|| Cow::Owned(event.to_owned()))
 }
 
 /// No space, tab or line break outside JSON strings.
@@ -169,29 +214,6 @@ fn is_form(content_type: &str) -> bool {
     essence.trim_ascii().eq_ignore_ascii_case(FORM_CONTENT_TYPE)
 }
 
-fn parse_json(body: &[u8]) -> Result<Map<String, Value>, ParseError> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| ParseError::Json(e.to_string()))?;
-    let Value::Object(object) = value else {
-        return Err(ParseError::NotAnObject);
-    };
-    Ok(unwrap_notif(&object).unwrap_or(object))
-}
-
-/// The inner event of `{"notif": {...}}` or `{"notif": "{...}"}`, if `object` is that shape.
-fn unwrap_notif(object: &Map<String, Value>) -> Option<Map<String, Value>> {
-    if object.len() != 1 {
-        return None;
-    }
-    match object.get(NOTIF)? {
-        Value::Object(inner) => Some(inner.clone()),
-        Value::String(text) => match serde_json::from_str(text) {
-            Ok(Value::Object(inner)) => Some(inner),
-            _ => None,
-        },
-        _ => None,
-    }
-}
-
 /// The decoded `notif` field of a form body holding exactly that one field.
 fn notif_text(body: &[u8]) -> Result<String, ParseError> {
     // Exactly one `name=value` pair: `&` anywhere means a second (maybe empty) field.
@@ -205,14 +227,6 @@ fn notif_text(body: &[u8]) -> Result<String, ParseError> {
         return Err(ParseError::FormFields);
     }
     String::from_utf8(percent_decode(value)?).map_err(|_| ParseError::NotifUtf8)
-}
-
-fn parse_notif(text: &str) -> Result<Map<String, Value>, ParseError> {
-    match serde_json::from_str(text) {
-        Ok(Value::Object(event)) => Ok(event),
-        Ok(_) => Err(ParseError::NotAnObject),
-        Err(e) => Err(ParseError::NotifJson(e.to_string())),
-    }
 }
 
 /// `application/x-www-form-urlencoded` decoding: `+` is a space, `%XY` a byte.
@@ -369,6 +383,56 @@ mod tests {
         );
         assert!(is_compact(br#"{"a":"with spaces and \" quotes"}"#));
         assert!(!is_compact(b"{\"a\":1}\n"));
+    }
+
+    /// The form delivery of a JSON text: `notif=` and the text percent-encoded.
+    fn as_form(json: &str) -> String {
+        let encoded: String = json.bytes().map(|b| format!("%{b:02X}")).collect();
+        format!("notif={encoded}")
+    }
+
+    #[test]
+    fn whitespace_and_string_escapes_do_not_change_the_id_in_any_delivery() {
+        let plain = r#"{"eventType":"docslog","subject":"Créé à Paris","url":"https://x.fr/a","n":1.50,"t":"a\"b\\c\nd"}"#;
+        let variants = [
+            r#"{"eventType":"docslog","subject":"Cr\u00e9\u00e9 \u00e0 Paris","url":"https:\/\/x.fr\/a","n":1.50,"t":"a\u0022b\u005cc\u000ad"}"#,
+            "{\n  \"eventType\": \"docslog\",\n  \"subject\": \"Créé à Paris\",\n  \"url\": \"https:\\/\\/x.fr\\/a\",\n  \"n\": 1.50,\n  \"t\": \"a\\\"b\\\\c\\nd\"\n}\n",
+        ];
+        let want = ok(JSON, plain).job_id();
+        for variant in variants {
+            let wrapped_object = format!(r#"{{"notif": {variant}}}"#);
+            let wrapped_string = serde_json::json!({ "notif": variant }).to_string();
+            let deliveries = [
+                (JSON, variant.to_owned()),
+                (None, wrapped_object),
+                (JSON, wrapped_string),
+                (FORM, as_form(variant)),
+            ];
+            for (content_type, body) in deliveries {
+                assert_eq!(ok(content_type, &body).job_id(), want, "{body}");
+            }
+        }
+        // Number spelling and key order do count.
+        assert_ne!(ok(JSON, &plain.replace("1.50", "1.5")).job_id(), want);
+        let reordered = r#"{"b":1,"a":2}"#;
+        assert_ne!(
+            ok(JSON, reordered).job_id(),
+            ok(JSON, r#"{"a":2,"b":1}"#).job_id()
+        );
+    }
+
+    #[test]
+    fn the_stored_data_is_kept_as_before() {
+        let escaped = r#"{"s":"caf\u00e9","u":"a\/b","n":1.50}"#;
+        assert_eq!(ok(JSON, escaped).data_json(), escaped);
+        let pretty = "{ \"s\": \"caf\\u00e9\", \"u\": \"a\\/b\", \"n\": 2 }";
+        assert_eq!(
+            ok(JSON, pretty).data_json(),
+            r#"{"s":"café","u":"a/b","n":2}"#
+        );
+        let wrapped = r#"{"notif":{"s":"caf\u00e9"}}"#;
+        assert_eq!(ok(JSON, wrapped).data_json(), r#"{"s":"café"}"#);
+        assert_eq!(ok(FORM, &as_form(escaped)).data_json(), escaped);
     }
 
     #[test]

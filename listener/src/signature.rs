@@ -56,8 +56,8 @@ impl fmt::Debug for Secret {
 impl FromStr for Secret {
     type Err = Infallible;
 
-    /// Takes the text as is: Sellsy's key is used as its exact UTF-8 text (fact sheet §2.1),
-    /// so surrounding spaces are part of it.
+    /// Takes the text as is: Sellsy's key is used as its exact UTF-8 text (fact sheet §2.1).
+    /// The configuration trims keys before they get here (see `config.rs`).
     fn from_str(key: &str) -> Result<Self, Self::Err> {
         Ok(Self(key.to_owned()))
     }

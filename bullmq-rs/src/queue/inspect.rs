@@ -1,4 +1,4 @@
-//! `Queue::get_job`, `get_job_counts` and `is_paused`: reads, one round trip each.
+//! `Queue::get_job`, `get_job_counts`, `oldest_waiting_timestamp` and `is_paused`: reads.
 
 use std::collections::HashMap;
 
@@ -129,6 +129,69 @@ impl Queue {
             completed,
             failed,
             waiting_children,
+        })
+    }
+
+    /// When the job next in line was added (its `timestamp`, ms since the Unix epoch), or
+    /// `None` when no job is waiting. BullMQ `LPUSH`es new jobs and workers take from the
+    /// right, so the tail of `wait` is the oldest waiting job (a `lifo` job jumps the line
+    /// and is then the one reported). BullMQ 5 keeps the jobs of a paused queue in
+    /// `paused` instead, so its tail counts too. Prioritized and delayed jobs are not
+    /// waiting in this sense.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> bullmq_rs::Result<()> {
+    /// let queue = bullmq_rs::Queue::connect("redis://127.0.0.1:6379", "emails").await?;
+    /// if let Some(added) = queue.oldest_waiting_timestamp().await? {
+    ///     println!("the next job was added at {added} ms");
+    /// }
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`crate::Error::Redis`] when Redis cannot be reached,
+    /// [`crate::Error::UnexpectedReply`] when a waiting job has no numeric `timestamp`, or
+    /// when workers took the tail job between the two reads three times in a row.
+    pub async fn oldest_waiting_timestamp(&self) -> Result<Option<u64>> {
+        const ATTEMPTS: usize = 3;
+        let keys = self.keys();
+        for _ in 0..ATTEMPTS {
+            let tails: (Option<String>, Option<String>) = redis::pipe()
+                .lindex(&keys.wait, -1)
+                .lindex(&keys.paused, -1)
+                .query_async(&mut self.connection())
+                .await?;
+            let ids: Vec<JobId> = [tails.0, tails.1]
+                .into_iter()
+                .flatten()
+                .map(JobId::from)
+                .collect();
+            if ids.is_empty() {
+                return Ok(None);
+            }
+            let mut pipe = redis::pipe();
+            for id in &ids {
+                pipe.hget(keys.job(id), "timestamp");
+            }
+            let stamps: Vec<Option<String>> = pipe.query_async(&mut self.connection()).await?;
+            // A missing hash means a worker took the job (and removed it) in between: the
+            // tail has moved on, so read it again.
+            if stamps.iter().any(Option::is_none) {
+                continue;
+            }
+            let mut oldest = None;
+            for stamp in stamps.into_iter().flatten() {
+                let millis: u64 = stamp.parse().map_err(|_| Error::UnexpectedReply {
+                    command: "HGET timestamp",
+                    detail: format!("{stamp:?} is not a number of milliseconds"),
+                })?;
+                oldest = Some(oldest.map_or(millis, |o: u64| o.min(millis)));
+            }
+            return Ok(oldest);
+        }
+        Err(Error::UnexpectedReply {
+            command: "LINDEX wait -1",
+            detail: format!("the oldest waiting job left the queue {ATTEMPTS} times while read"),
         })
     }
 

@@ -1,6 +1,6 @@
-//! Pause, resume, counts and obliterate.
+//! Pause, resume, counts, the oldest waiting job and obliterate.
 
-use bullmq_rs::{Error, JobOptions, Queue, ScriptError};
+use bullmq_rs::{BullmqMajor, Error, JobOptions, Queue, ScriptError};
 use redis::Commands;
 use serde_json::json;
 use testkit::RedisServer;
@@ -55,6 +55,46 @@ async fn job_counts_cover_every_state() {
         ),
         (2, 1, 1, 0, 1, 1)
     );
+}
+
+#[tokio::test]
+async fn oldest_waiting_timestamp_is_the_tail_of_wait_or_of_a_v5_paused_list() {
+    let redis = RedisServer::start();
+    for major in [BullmqMajor::V5, BullmqMajor::V6] {
+        let name = format!("q{major}");
+        let queue = Queue::builder(&name)
+            .major(major)
+            .connect(&redis.url())
+            .await
+            .unwrap();
+        assert_eq!(queue.oldest_waiting_timestamp().await.unwrap(), None);
+        let first = queue
+            .add("a", &json!({}), JobOptions::default())
+            .await
+            .unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        let delayed = r#"{"delay":60000}"#;
+        queue
+            .add("b", &json!({}), serde_json::from_str(delayed).unwrap())
+            .await
+            .unwrap();
+        queue
+            .add("c", &json!({}), JobOptions::default())
+            .await
+            .unwrap();
+        let added = queue.get_job(&first).await.unwrap().unwrap().timestamp;
+
+        let running = queue.oldest_waiting_timestamp().await.unwrap();
+        queue.pause().await.unwrap();
+        let paused = queue.oldest_waiting_timestamp().await.unwrap();
+
+        assert_eq!((running, paused), (Some(added), Some(added)), "{major:?}");
+        let paused_list: u64 = redis
+            .connection(0)
+            .llen(format!("bull:{name}:paused"))
+            .unwrap();
+        assert_eq!(paused_list, if major == BullmqMajor::V5 { 2 } else { 0 });
+    }
 }
 
 #[tokio::test]

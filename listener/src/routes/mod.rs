@@ -11,6 +11,7 @@ use bullmq_rs::{Deduplication, JobOptions, NewJob};
 
 use crate::ingest::{Ingest, Shared};
 use crate::quarantine::BadSignaturePolicy;
+use crate::queue_stats::QueueStatsCache;
 use crate::sellsy::SellsyEvent;
 use crate::signature::Verifier;
 
@@ -34,6 +35,8 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// What a bad signature gets: 401, or the quarantine.
     pub bad_signature: BadSignaturePolicy,
+    /// The queue's figures for `/metrics`, shared by every worker.
+    pub queue_stats: Arc<QueueStatsCache>,
 }
 
 /// How an event becomes a BullMQ job: name, default options, deduplication window.

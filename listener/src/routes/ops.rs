@@ -7,6 +7,7 @@ use serde_json::json;
 
 use super::AppState;
 use crate::error::Error;
+use crate::metrics::Gauges;
 use crate::spool::Spool;
 
 /// How long readiness waits for Redis' PING.
@@ -106,9 +107,22 @@ fn signature(state: &AppState) -> String {
     }
 }
 
+/// What Prometheus is told the exposition is.
+const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Counters, gauges read now, and the queue's figures read at most once a second.
 pub(super) async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    state.shared.metrics.request("metrics", 200);
+    let shared = &state.shared;
+    shared.metrics.request("metrics", 200);
+    let spool = shared.spool();
+    let gauges = Gauges {
+        spool_depth: spool.map(|spool| spool.len()),
+        spool_bytes: spool.map(|spool| spool.bytes()),
+        dead_letters: spool.map(|spool| spool.dead_letters()),
+        ..Gauges::default()
+    };
+    let queue = state.queue_stats.read().await;
     HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4")
-        .body(state.shared.metrics.render(state.shared.spool_len()))
+        .content_type(OPENMETRICS)
+        .body(shared.metrics.render(&gauges, queue.as_ref()))
 }

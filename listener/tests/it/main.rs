@@ -7,6 +7,7 @@ mod compose;
 mod durability;
 mod failover;
 mod faults;
+mod metrics;
 mod quarantine;
 mod security;
 mod spool_cli;

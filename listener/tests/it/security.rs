@@ -1,11 +1,12 @@
 //! Signatures: wrong, missing, truncated or other-algorithm signatures get 401 and enqueue
-//! nothing; several keys work during a rotation; quarantine parks instead of refusing.
+//! nothing; several keys work during a rotation; quarantine parks instead of refusing;
+//! neither the Redis password nor a signing key reaches the output.
 
 use hmac::{Hmac, Mac};
 use redis::Commands;
 use testkit::RedisServer;
 
-use crate::support::{InProcess, SECRET, TempDir, event, request, sign};
+use crate::support::{InProcess, Process, SECRET, TempDir, event, post_signed, request, sign};
 
 async fn post_with(addr: std::net::SocketAddr, body: &[u8], signature: Option<&str>) -> u16 {
     let mut headers = vec![("Content-Type", "application/json")];
@@ -161,12 +162,13 @@ async fn quarantine_mode_parks_badly_signed_events_outside_the_main_queue() {
 }
 
 #[tokio::test]
-async fn without_a_key_events_are_accepted_and_readiness_says_so() {
+async fn with_allow_unsigned_and_no_key_events_are_accepted_and_readiness_says_so() {
     let redis = RedisServer::start();
     let spool = TempDir::new("nokey");
     let listener = InProcess::start(&[
         "--redis-url",
         &redis.url(),
+        "--allow-unsigned",
         "--spool-dir",
         spool.0.to_str().unwrap(),
     ])
@@ -185,4 +187,57 @@ async fn without_a_key_events_are_accepted_and_readiness_says_so() {
         "{ready}"
     );
     listener.stop().await;
+}
+
+#[tokio::test]
+async fn the_redis_password_and_the_key_never_reach_the_output() {
+    const PASSWORD: &str = "hunter2-pw";
+    let dir = TempDir::new("secret-output");
+    let unreachable = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let urls = format!(
+        "redis://ada:{PASSWORD}@127.0.0.1:{unreachable}/0,redis://:{PASSWORD}@127.0.0.1:{unreachable}"
+    );
+    let log = dir.0.join("output.log");
+    for (format, url, extra) in [
+        ("pretty", urls.split(',').next().unwrap(), None),
+        ("json", urls.as_str(), Some("mymaster")),
+    ] {
+        let mut args = vec![
+            "--redis-url",
+            url,
+            "--secret",
+            SECRET,
+            "--spool-dir",
+            dir.0.to_str().unwrap(),
+            "--log-format",
+            format,
+        ];
+        if let Some(master) = extra {
+            args.extend(["--redis-sentinel-master", master]);
+        }
+        let process = Process::start_with(&args, &[("RUST_LOG", "debug")], Some(&log));
+        let stored = post_signed(process.addr, &event(1)).await.unwrap();
+        let refused = post_with(process.addr, &event(2), Some(&"0".repeat(40))).await;
+        for path in ["/metrics", "/readyz"] {
+            request(process.addr, "GET", path, &[], b"").await.unwrap();
+        }
+        assert_eq!((stored.status, refused), (200, 401), "{format}");
+        assert!(process.terminate().success(), "{format}");
+    }
+
+    let output = std::fs::read_to_string(&log).unwrap();
+    assert!(output.contains("listening"), "{output}");
+    assert!(output.contains("REDIS IS UNREACHABLE"), "{output}");
+    assert!(
+        !output.contains(PASSWORD),
+        "the Redis password is shown:\n{output}"
+    );
+    assert!(
+        !output.contains(SECRET),
+        "the signing key is shown:\n{output}"
+    );
 }

@@ -103,6 +103,26 @@ pub(crate) struct Process {
 
 impl Process {
     pub(crate) fn start(args: &[&str]) -> Self {
+        Self::start_with(args, &[], None)
+    }
+
+    /// Starts it with extra environment variables, and its stdout and stderr appended to
+    /// the file `log` when given (else discarded).
+    pub(crate) fn start_with(
+        args: &[&str],
+        env: &[(&str, &str)],
+        log: Option<&std::path::Path>,
+    ) -> Self {
+        let output = || match log {
+            Some(path) => Stdio::from(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .unwrap(),
+            ),
+            None => Stdio::null(),
+        };
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -114,8 +134,9 @@ impl Process {
             .args(default_workers(args))
             .args(args)
             .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .envs(env.iter().copied())
+            .stdout(output())
+            .stderr(output())
             .spawn()
             .unwrap();
         let process = Self { addr, child };
