@@ -480,4 +480,3 @@ fn write_distinct_events(path: &Path, first: u64, count: u64) {
     }
     std::fs::write(path, text).unwrap_or_else(|err| fail(&err.to_string()));
 }
-

@@ -147,13 +147,20 @@ impl Drainer {
     }
 
     /// Sends one batch: marks the attempt, adds, and removes what Redis stored.
-    async fn send(&mut self, spool: &Arc<Spool>, batch: Vec<(SpoolSeq, NewJob, Option<u64>)>, last: SpoolSeq) {
+    async fn send(
+        &mut self,
+        spool: &Arc<Spool>,
+        batch: Vec<(SpoolSeq, NewJob, Option<u64>)>,
+        last: SpoolSeq,
+    ) {
         let unmarked: Vec<SpoolSeq> = batch
             .iter()
             .filter(|(_, _, attempted)| attempted.is_none())
             .map(|(seq, _, _)| *seq)
             .collect();
-        if !unmarked.is_empty() && !blocking(spool, move |s| s.mark_attempted(&unmarked, now_ms())).await {
+        if !unmarked.is_empty()
+            && !blocking(spool, move |s| s.mark_attempted(&unmarked, now_ms())).await
+        {
             return self.wait_and_back_off().await;
         }
         let (seqs, jobs): (Vec<SpoolSeq>, Vec<NewJob>) =
@@ -172,12 +179,20 @@ impl Drainer {
                     return self.wait_and_back_off().await;
                 }
                 self.shared.metrics.drained(count as u64);
-                tracing::info!(events = count, left = spool.len(), "drained spooled events to redis");
+                tracing::info!(
+                    events = count,
+                    left = spool.len(),
+                    "drained spooled events to redis"
+                );
                 self.backoff = FIRST_BACKOFF;
                 self.cursor = Some(last);
             }
             AddOutcome::Unreplicated { acked } => {
-                tracing::warn!(events = seqs.len(), acked, "spooled events are in redis but not yet on enough replicas: kept");
+                tracing::warn!(
+                    events = seqs.len(),
+                    acked,
+                    "spooled events are in redis but not yet on enough replicas: kept"
+                );
                 self.left_behind = true;
                 self.cursor = Some(last);
             }
@@ -190,7 +205,10 @@ impl Drainer {
                 self.cursor = Some(last);
             }
             outcome if outcome.is_permanent() => {
-                let letters = seqs.into_iter().map(|seq| (seq, outcome.to_string())).collect();
+                let letters = seqs
+                    .into_iter()
+                    .map(|seq| (seq, outcome.to_string()))
+                    .collect();
                 if self.set_aside(spool, letters).await {
                     self.cursor = Some(last);
                 }
@@ -233,7 +251,10 @@ fn sort(
     records: Vec<Spooled>,
     major: BullmqMajor,
     now_ms: u64,
-) -> (Vec<(SpoolSeq, NewJob, Option<u64>)>, Vec<(SpoolSeq, String)>) {
+) -> (
+    Vec<(SpoolSeq, NewJob, Option<u64>)>,
+    Vec<(SpoolSeq, String)>,
+) {
     let mut sendable = Vec::with_capacity(records.len());
     let mut letters = Vec::new();
     for spooled in records {
@@ -324,8 +345,16 @@ mod tests {
         let attempted = 1_000_000;
         assert!(within_dedup_window(&job, attempted, attempted + 1));
         let margin = WINDOW_MARGIN.as_millis() as u64;
-        assert!(within_dedup_window(&job, attempted, attempted + 86_400_000 - margin - 1));
-        assert!(!within_dedup_window(&job, attempted, attempted + 86_400_000 - margin));
+        assert!(within_dedup_window(
+            &job,
+            attempted,
+            attempted + 86_400_000 - margin - 1
+        ));
+        assert!(!within_dedup_window(
+            &job,
+            attempted,
+            attempted + 86_400_000 - margin
+        ));
     }
 
     #[test]

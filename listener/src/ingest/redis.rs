@@ -51,9 +51,7 @@ impl AddOutcome {
     pub(crate) fn is_permanent(&self) -> bool {
         matches!(
             self,
-            Self::Failed(
-                bullmq_rs::Error::InvalidOption { .. } | bullmq_rs::Error::Script { .. }
-            )
+            Self::Failed(bullmq_rs::Error::InvalidOption { .. } | bullmq_rs::Error::Script { .. })
         )
     }
 }

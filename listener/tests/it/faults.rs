@@ -111,7 +111,9 @@ async fn a_full_disk_gives_503s_never_a_false_200_and_heals_when_space_returns()
             other => panic!("unexpected {other}"),
         }
     }
-    let full = request(listener.addr, "GET", "/readyz", &[], b"").await.unwrap();
+    let full = request(listener.addr, "GET", "/readyz", &[], b"")
+        .await
+        .unwrap();
     assert_eq!(full.status, 503, "{}", readyz(&full));
     assert_eq!(readyz(&full)["redis"], "unreachable");
     assert_ne!(readyz(&full)["spool"], "writable");
@@ -123,12 +125,16 @@ async fn a_full_disk_gives_503s_never_a_false_200_and_heals_when_space_returns()
 
     disk.grow("64m");
     redis.restart();
-    eventually(Duration::from_secs(30), "every acknowledged event in redis", || {
-        outcome.acked.values().all(|id| job_exists(&redis, id))
-    });
+    eventually(
+        Duration::from_secs(30),
+        "every acknowledged event in redis",
+        || outcome.acked.values().all(|id| job_exists(&redis, id)),
+    );
     let mut healed = false;
     for attempt in 0..100 {
-        let response = post_signed(listener.addr, &event(1_000_000 + attempt)).await.unwrap();
+        let response = post_signed(listener.addr, &event(1_000_000 + attempt))
+            .await
+            .unwrap();
         if response.status == 200 {
             outcome.acked.insert(
                 1_000_000 + attempt,
@@ -139,14 +145,23 @@ async fn a_full_disk_gives_503s_never_a_false_200_and_heals_when_space_returns()
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(healed, "no restart needed: 200s again once space and redis are back");
+    assert!(
+        healed,
+        "no restart needed: 200s again once space and redis are back"
+    );
     eventually(Duration::from_secs(30), "the spool to drain", || {
         outcome.acked.values().all(|id| job_exists(&redis, id))
     });
-    let ready = request(listener.addr, "GET", "/readyz", &[], b"").await.unwrap();
+    let ready = request(listener.addr, "GET", "/readyz", &[], b"")
+        .await
+        .unwrap();
     assert_eq!(ready.status, 200, "{}", readyz(&ready));
     let waiting: usize = redis.connection(0).llen(WAIT).unwrap();
-    assert_eq!(waiting, outcome.acked.len(), "one job per acknowledged event");
+    assert_eq!(
+        waiting,
+        outcome.acked.len(),
+        "one job per acknowledged event"
+    );
     listener.stop().await;
 }
 
@@ -210,15 +225,19 @@ async fn a_record_that_no_longer_validates_is_set_aside_and_requeued_after_a_fix
     ];
     let listener = InProcess::start(&args).await;
 
-    eventually(Duration::from_secs(20), "the valid records to reach redis", || {
-        job_exists(&redis, "sellsy-first") && job_exists(&redis, "sellsy-third")
-    });
+    eventually(
+        Duration::from_secs(20),
+        "the valid records to reach redis",
+        || job_exists(&redis, "sellsy-first") && job_exists(&redis, "sellsy-third"),
+    );
     let live = post_signed(listener.addr, &event(7)).await.unwrap();
     assert_eq!(
         (live.status, live.json()["status"].as_str()),
         (200, Some("queued"))
     );
-    let ready = request(listener.addr, "GET", "/readyz", &[], b"").await.unwrap();
+    let ready = request(listener.addr, "GET", "/readyz", &[], b"")
+        .await
+        .unwrap();
     assert_eq!(readyz(&ready)["dead_letters"], 1, "{}", readyz(&ready));
     assert!(!job_exists(&redis, "sellsy-v5-only"));
     listener.stop().await;
@@ -226,7 +245,10 @@ async fn a_record_that_no_longer_validates_is_set_aside_and_requeued_after_a_fix
     let (code, stats) = spool_command(&spool_dir.0, &["stats"]);
     assert_eq!(code, 0);
     let stats: serde_json::Value = serde_json::from_str(&stats).unwrap();
-    assert_eq!((stats["pending"].as_u64(), stats["dead_letters"].as_u64()), (Some(0), Some(1)));
+    assert_eq!(
+        (stats["pending"].as_u64(), stats["dead_letters"].as_u64()),
+        (Some(0), Some(1))
+    );
     let (code, export) = spool_command(&spool_dir.0, &["export", "--dead-letters"]);
     assert_eq!(code, 0);
     let lines: Vec<serde_json::Value> = export
@@ -236,7 +258,10 @@ async fn a_record_that_no_longer_validates_is_set_aside_and_requeued_after_a_fix
     assert_eq!(lines.len(), 1, "{export}");
     assert_eq!(lines[0]["job_id"], "sellsy-v5-only");
     assert!(
-        lines[0]["last_error"].as_str().unwrap().contains("priority"),
+        lines[0]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("priority"),
         "{export}"
     );
     let (code, requeued) = spool_command(&spool_dir.0, &["requeue-dead-letters"]);
@@ -246,13 +271,18 @@ async fn a_record_that_no_longer_validates_is_set_aside_and_requeued_after_a_fix
     let mut fixed = args.to_vec();
     fixed.extend(["--bullmq-major", "5"]);
     let listener = InProcess::start(&fixed).await;
-    eventually(Duration::from_secs(20), "the requeued record to reach redis", || {
-        job_exists(&redis, "sellsy-v5-only")
-    });
+    eventually(
+        Duration::from_secs(20),
+        "the requeued record to reach redis",
+        || job_exists(&redis, "sellsy-v5-only"),
+    );
     listener.stop().await;
     let (_, stats) = spool_command(&spool_dir.0, &["stats"]);
     let stats: serde_json::Value = serde_json::from_str(&stats).unwrap();
-    assert_eq!((stats["pending"].as_u64(), stats["dead_letters"].as_u64()), (Some(0), Some(0)));
+    assert_eq!(
+        (stats["pending"].as_u64(), stats["dead_letters"].as_u64()),
+        (Some(0), Some(0))
+    );
 }
 
 #[tokio::test]
@@ -286,10 +316,14 @@ async fn an_attempted_record_past_its_dedup_window_is_set_aside_not_added_again(
     ])
     .await;
 
-    eventually(Duration::from_secs(20), "the safe records to reach redis", || {
-        job_exists(&redis, "sellsy-fresh") && job_exists(&redis, "sellsy-never-sent")
-    });
-    let ready = request(listener.addr, "GET", "/readyz", &[], b"").await.unwrap();
+    eventually(
+        Duration::from_secs(20),
+        "the safe records to reach redis",
+        || job_exists(&redis, "sellsy-fresh") && job_exists(&redis, "sellsy-never-sent"),
+    );
+    let ready = request(listener.addr, "GET", "/readyz", &[], b"")
+        .await
+        .unwrap();
     assert_eq!(readyz(&ready)["dead_letters"], 1, "{}", readyz(&ready));
     assert!(!job_exists(&redis, "sellsy-old"));
     listener.stop().await;
@@ -314,7 +348,9 @@ async fn an_add_that_runs_after_its_deadline_never_makes_a_second_job() {
     .await;
     let mut conn = redis.connection(0);
     let _: () = redis::cmd("CLIENT")
-        .arg("PAUSE").arg(1500).arg("WRITE")
+        .arg("PAUSE")
+        .arg(1500)
+        .arg("WRITE")
         .query(&mut conn)
         .unwrap();
 
@@ -333,16 +369,23 @@ async fn an_add_that_runs_after_its_deadline_never_makes_a_second_job() {
     // Well past the 1 s deduplication window.
     tokio::time::sleep(Duration::from_secs(4)).await;
 
-    let ready = request(listener.addr, "GET", "/readyz", &[], b"").await.unwrap();
+    let ready = request(listener.addr, "GET", "/readyz", &[], b"")
+        .await
+        .unwrap();
     let ready = readyz(&ready);
     assert_eq!(
-        (ready["spool_depth"].as_u64(), ready["dead_letters"].as_u64()),
+        (
+            ready["spool_depth"].as_u64(),
+            ready["dead_letters"].as_u64()
+        ),
         (Some(0), Some(0)),
         "the late add's outcome removed its record: {ready}"
     );
     assert!(!job_exists(&redis, &id), "no second job");
     let entries: Vec<(String, Vec<String>)> = redis::cmd("XRANGE")
-        .arg("bull:sellsy-webhooks:events").arg("-").arg("+")
+        .arg("bull:sellsy-webhooks:events")
+        .arg("-")
+        .arg("+")
         .query(&mut conn)
         .unwrap();
     let adds = entries
@@ -354,6 +397,30 @@ async fn an_add_that_runs_after_its_deadline_never_makes_a_second_job() {
         .count();
     assert_eq!(adds, 1, "one add in the events stream: {entries:?}");
     listener.stop().await;
+}
+
+/// Posts the signed events numbered `numbers` from 16 concurrent senders.
+async fn post_events(
+    addr: std::net::SocketAddr,
+    numbers: std::ops::Range<u64>,
+) -> Vec<(u64, crate::support::Response)> {
+    let senders: Vec<_> = (0..16)
+        .map(|sender| {
+            let numbers = numbers.clone();
+            tokio::spawn(async move {
+                let mut answers = Vec::new();
+                for n in numbers.skip(sender).step_by(16) {
+                    answers.push((n, post_signed(addr, &event(n)).await.unwrap()));
+                }
+                answers
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for sender in senders {
+        answers.extend(sender.await.unwrap());
+    }
+    answers
 }
 
 fn replica_linked(replica: &RedisServer) -> bool {
@@ -389,12 +456,8 @@ async fn with_the_only_replica_down_new_events_still_reach_the_workers() {
     replica.kill();
 
     let addr = listener.addr;
-    let posts: Vec<_> = (0..40)
-        .map(|n| tokio::spawn(async move { (n, post_signed(addr, &event(n)).await.unwrap()) }))
-        .collect();
     let mut acked = BTreeMap::new();
-    for post in posts {
-        let (n, response) = post.await.unwrap();
+    for (n, response) in post_events(addr, 0..40).await {
         assert_eq!(response.status, 200);
         let id = response.json()["jobId"].as_str().unwrap().to_owned();
         assert!(
@@ -406,7 +469,11 @@ async fn with_the_only_replica_down_new_events_still_reach_the_workers() {
     let ready = request(addr, "GET", "/readyz", &[], b"").await.unwrap();
     assert_eq!(readyz(&ready)["stores_to"], "redis", "{}", readyz(&ready));
     let held = readyz(&ready)["spool_depth"].as_u64().unwrap();
-    assert!(held > 0, "kept until a replica has them: {}", readyz(&ready));
+    assert!(
+        held > 0,
+        "kept until a replica has them: {}",
+        readyz(&ready)
+    );
 
     replica.restart();
     let confirmed_by = Instant::now() + Duration::from_secs(30);
@@ -415,23 +482,46 @@ async fn with_the_only_replica_down_new_events_still_reach_the_workers() {
         if readyz(&ready)["spool_depth"] == 0 {
             break;
         }
-        assert!(Instant::now() < confirmed_by, "records not confirmed: {}", readyz(&ready));
+        assert!(
+            Instant::now() < confirmed_by,
+            "records not confirmed: {}",
+            readyz(&ready)
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let waiting: usize = primary.connection(0).llen(WAIT).unwrap();
     assert_eq!(waiting, acked.len(), "nothing lost, nothing doubled");
     let mut on_replica = replica.connection(0);
     for id in acked.values() {
-        assert!(on_replica
-            .exists::<_, bool>(format!("bull:sellsy-webhooks:{id}"))
-            .unwrap());
+        assert!(
+            on_replica
+                .exists::<_, bool>(format!("bull:sellsy-webhooks:{id}"))
+                .unwrap()
+        );
     }
     listener.stop().await;
 }
 
+/// Spooled records whose job is already in Redis: the kill came between an add and the
+/// removal of its records.
+fn added_but_still_spooled(redis: &RedisServer, spool_dir: &Path) -> usize {
+    let spool = Spool::open_existing(spool_dir).unwrap();
+    let pending = spool.pending(None, usize::MAX, usize::MAX).unwrap();
+    pending
+        .iter()
+        .filter_map(|spooled| spooled.record.as_ref().ok())
+        .filter(|record| job_exists(redis, &record.job_id))
+        .count()
+}
+
 /// Pseudo-random milliseconds below `below` (no random crate for one test).
 fn some_millis(below: u64) -> u64 {
-    u64::from(SystemTime::now().duration_since(UNIX_EPOCH).unwrap().subsec_nanos()) % below
+    u64::from(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos(),
+    ) % below
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -448,33 +538,46 @@ async fn the_listener_killed_at_random_moments_while_draining_loses_and_doubles_
     ];
     let mut acked = BTreeMap::new();
     let mut next = 0_u64;
+    let mut caught_mid_batch = 0;
     let started = Instant::now();
-    for _ in 0..20 {
+    for cycle in 0..20 {
         redis.kill();
         let process = Process::start(&args);
         let addr = process.addr;
-        let posts: Vec<_> = (next..next + 300)
-            .map(|n| tokio::spawn(async move { (n, post_signed(addr, &event(n)).await.unwrap()) }))
-            .collect();
-        next += 300;
-        for post in posts {
-            let (n, response) = post.await.unwrap();
+        for (n, response) in post_events(addr, next..next + 300).await {
             assert_eq!(response.status, 200);
             acked.insert(n, response.json()["jobId"].as_str().unwrap().to_owned());
         }
-        redis.restart();
-        // The drainer probes Redis after 100 ms at first, then drains in batches.
-        tokio::time::sleep(Duration::from_millis(some_millis(700))).await;
+        next += 300;
+        let before: usize = {
+            redis.restart();
+            redis.connection(0).llen(WAIT).unwrap()
+        };
+        if cycle % 2 == 0 {
+            // Any moment: the drainer probes Redis with a backoff, then drains in batches.
+            tokio::time::sleep(Duration::from_millis(some_millis(700))).await;
+        } else {
+            // Just as a drain batch lands in Redis, before or after its records go.
+            let mut conn = redis.connection(0);
+            let landed_by = Instant::now() + Duration::from_secs(10);
+            while conn.llen::<_, usize>(WAIT).unwrap() == before && Instant::now() < landed_by {
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            std::thread::sleep(Duration::from_micros(some_millis(3_000)));
+        }
         process.kill();
+        caught_mid_batch += added_but_still_spooled(&redis, &spool_dir.0);
     }
     let in_redis_before_the_last_start: usize = redis.connection(0).llen(WAIT).unwrap();
     let last = Process::start(&args);
-    eventually(Duration::from_secs(60), "every acknowledged event in redis", || {
-        acked.values().all(|id| job_exists(&redis, id))
-    });
+    eventually(
+        Duration::from_secs(60),
+        "every acknowledged event in redis",
+        || acked.values().all(|id| job_exists(&redis, id)),
+    );
     let waiting: usize = redis.connection(0).llen(WAIT).unwrap();
     println!(
-        "20 kills in {:?}: {} acknowledged, {in_redis_before_the_last_start} in redis before the last start, {waiting} at the end",
+        "20 kills in {:?} ({caught_mid_batch} records were in redis and still in the spool at a kill): {} acknowledged, {in_redis_before_the_last_start} in redis before the last start, {waiting} at the end",
         started.elapsed(),
         acked.len()
     );
