@@ -10,6 +10,7 @@ use actix_web::{HttpResponse, web};
 use bullmq_rs::{JobOptions, Queue};
 
 use crate::config::BadSignature;
+use crate::http::BodyBudget;
 use crate::ingest::{Ingest, Shared};
 use crate::signature::Verifier;
 
@@ -31,6 +32,8 @@ pub struct AppState {
     pub jobs: JobTemplate,
     /// Largest accepted body.
     pub max_body_bytes: usize,
+    /// Body bytes in flight, shared by every worker.
+    pub body_budget: Arc<BodyBudget>,
     /// What a bad signature gets.
     pub on_bad_signature: BadSignature,
     /// Where badly signed events are parked when quarantining.
