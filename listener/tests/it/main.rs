@@ -7,5 +7,6 @@ mod compose;
 mod durability;
 mod failover;
 mod security;
+mod slow_clients;
 mod support;
 mod webhook;
