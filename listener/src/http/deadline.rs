@@ -8,7 +8,8 @@
 //!
 //! - a request starts when the connection opens, or at the first byte read after the server
 //!   wrote (answered the previous request);
-//! - it ends when the server writes again: its answer has begun;
+//! - it ends when the server writes again: its answer has begun (a `100 Continue` too, so
+//!   such a client has the timeout for its head, then again for its body);
 //! - past `request` after its start, reads fail with [`io::ErrorKind::TimedOut`], which makes
 //!   actix's dispatcher drop the connection. A 408 is written first when nothing of an
 //!   answer is pending (best effort, never waited for).

@@ -2,15 +2,15 @@
 //!
 //! | limit | flag | mechanism |
 //! |---|---|---|
-//! | time to send each request, head and body | `--client-timeout-ms` | [`deadline`] |
+//! | time to send each request, head and body | `--client-timeout-ms` | `deadline.rs` |
 //! | idle kept-alive connection | `--keep-alive-secs` | actix-http's keep-alive |
-//! | open connections, whole process | `--max-connections` | [`connections`] |
+//! | open connections, whole process | `--max-connections` | `connections.rs` |
 //! | one body | `--max-body-bytes` | [`body`] |
 //! | bodies in flight, whole process | `--max-inflight-body-bytes` | [`body`] |
 //!
 //! actix-web's `HttpServer` cannot wrap the accepted sockets, which the request deadline
 //! needs, so the server is assembled from its parts as `HttpServer` does: actix-server
-//! accepts and runs the workers, actix-http speaks HTTP/1.1 over each [`TimedStream`], and
+//! accepts and runs the workers, actix-http speaks HTTP/1.1 over each `TimedStream`, and
 //! the actix-web `App` of [`routes::configure`] answers.
 
 pub mod body;
@@ -81,6 +81,8 @@ pub(crate) fn start(
                 let draining = draining.clone();
                 async move { draining.notified().await }
             })
+            // actix-web keeps `AppConfig::new` to itself; host and address serve only URL
+            // generation and `ConnectionInfo` without a Host header, neither used here.
             .finish(map_config(app, |()| AppConfig::default()));
         fn_service(move |stream: TcpStream| async move {
             let peer = stream.peer_addr().ok();
