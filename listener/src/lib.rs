@@ -9,6 +9,7 @@
 pub mod config;
 pub mod drain;
 pub mod error;
+pub mod http;
 pub mod ingest;
 pub mod metrics;
 pub mod quarantine;
@@ -22,7 +23,6 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::{App, HttpServer, web};
 use bullmq_rs::{NewJob, Queue};
 
 pub use config::Config;
@@ -30,16 +30,13 @@ pub use error::Error;
 
 use crate::config::BadSignature;
 use crate::drain::Drainer;
-use crate::ingest::{Durability, Ingest, Shared};
+use crate::ingest::{Durability, Shared};
 use crate::metrics::Metrics;
 use crate::quarantine::{BadSignaturePolicy, Quarantine, QuarantineLimits};
 use crate::queue_stats::QueueStatsCache;
-use crate::routes::{AppState, JobTemplate};
+use crate::routes::JobTemplate;
 use crate::signature::Verifier;
 use crate::spool::Spool;
-
-/// How long in-flight requests may take to finish at shutdown.
-const SHUTDOWN_GRACE: u64 = 10;
 
 /// Serves webhooks on `listener` until `shutdown` resolves, then stops accepting,
 /// finishes the requests in flight and keeps the spool for the next start.
@@ -71,7 +68,7 @@ pub async fn run(
         BadSignaturePolicy::Reject => None,
     };
     let address = listener.local_addr()?;
-    let server = start_http(&config, listener, parts)?;
+    let server = http::start(&config, listener, parts)?;
     let handle = server.handle();
     tracing::info!(%address, queue = %config.queue, prefix = %config.prefix, major = %config.bullmq_major, "listening");
 
@@ -142,43 +139,6 @@ impl Parts {
             },
         })
     }
-}
-
-/// The HTTP server on `listener`. The app factory runs once on each worker thread: every
-/// worker gets its own batcher and Redis connection on its own runtime.
-fn start_http(
-    config: &Config,
-    listener: std::net::TcpListener,
-    parts: Parts,
-) -> Result<actix_web::dev::Server, Error> {
-    let worker_config = config.clone();
-    let mut server = HttpServer::new(move || {
-        let shared = parts.shared.clone();
-        let ingest = match open_queue(&worker_config, &worker_config.queue) {
-            Ok(queue) => Ingest::start(shared.clone(), queue),
-            // The same settings opened the shared queue already, so this cannot differ;
-            // fall back to sharing that connection rather than failing the worker.
-            Err(_) => Ingest::start(shared.clone(), shared.queue.clone()),
-        };
-        let state = web::Data::new(AppState {
-            ingest,
-            shared,
-            verifier: parts.verifier.clone(),
-            jobs: parts.template.clone(),
-            max_body_bytes: worker_config.max_body_bytes,
-            bad_signature: parts.bad_signature.clone(),
-            queue_stats: parts.queue_stats.clone(),
-        });
-        App::new().configure(|cfg| routes::configure(cfg, state))
-    })
-    .disable_signals()
-    .shutdown_timeout(SHUTDOWN_GRACE)
-    .client_request_timeout(config.client_timeout)
-    .client_disconnect_timeout(Duration::from_secs(1));
-    if let Some(workers) = config.workers {
-        server = server.workers(workers);
-    }
-    Ok(server.listen(listener)?.run())
 }
 
 fn open_queue(config: &Config, name: &str) -> Result<Queue, Error> {

@@ -9,6 +9,7 @@ use std::time::Duration;
 use actix_web::{HttpResponse, web};
 use bullmq_rs::{Deduplication, JobOptions, NewJob};
 
+use crate::http::BodyBudget;
 use crate::ingest::{Ingest, Shared};
 use crate::quarantine::BadSignaturePolicy;
 use crate::queue_stats::QueueStatsCache;
@@ -33,6 +34,8 @@ pub struct AppState {
     pub jobs: JobTemplate,
     /// Largest accepted body.
     pub max_body_bytes: usize,
+    /// Body bytes in flight, shared by every worker.
+    pub body_budget: Arc<BodyBudget>,
     /// What a bad signature gets: 401, or the quarantine.
     pub bad_signature: BadSignaturePolicy,
     /// The queue's figures for `/metrics`, shared by every worker.

@@ -119,7 +119,7 @@ pub(super) async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         spool_depth: spool.map(|spool| spool.len()),
         spool_bytes: spool.map(|spool| spool.bytes()),
         dead_letters: spool.map(|spool| spool.dead_letters()),
-        ..Gauges::default()
+        inflight_body_bytes: Some(state.body_budget.in_flight() as u64),
     };
     let queue = state.queue_stats.read().await;
     HttpResponse::Ok()

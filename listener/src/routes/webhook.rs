@@ -9,6 +9,7 @@ use serde_json::json;
 
 use super::{AppState, REQUEST_ID_HEADER};
 use crate::error::ApiError;
+use crate::http;
 use crate::ingest::Stored;
 use crate::quarantine::BadSignaturePolicy;
 use crate::sellsy;
@@ -25,7 +26,7 @@ pub(super) async fn ping(state: web::Data<AppState>) -> HttpResponse {
 
 pub(super) async fn receive(
     request: HttpRequest,
-    body: Result<web::Bytes, actix_web::Error>,
+    body: web::Payload,
     state: web::Data<AppState>,
 ) -> HttpResponse {
     let received = Instant::now();
@@ -55,11 +56,11 @@ pub(super) async fn receive(
 
 async fn handle(
     request: &HttpRequest,
-    body: Result<web::Bytes, actix_web::Error>,
+    body: web::Payload,
     state: &AppState,
     received: Instant,
 ) -> Result<serde_json::Value, ApiError> {
-    let body = read_body(request, body, state.max_body_bytes)?;
+    let body = http::body::read(request, body, &state.body_budget, state.max_body_bytes).await?;
     let signature = request
         .headers()
         .get(SIGNATURE_HEADER)
@@ -95,32 +96,6 @@ async fn handle(
             retry_after: RETRY_AFTER,
         }),
     }
-}
-
-/// The body within the limit. A declared length over it is refused before reading.
-fn read_body(
-    request: &HttpRequest,
-    body: Result<web::Bytes, actix_web::Error>,
-    limit: usize,
-) -> Result<web::Bytes, ApiError> {
-    let declared = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.parse::<usize>().ok());
-    if declared.is_some_and(|length| length > limit) {
-        return Err(ApiError::PayloadTooLarge { limit });
-    }
-    let body = body.map_err(
-        |err| match err.as_error::<actix_web::error::PayloadError>() {
-            Some(actix_web::error::PayloadError::Overflow) => ApiError::PayloadTooLarge { limit },
-            _ => ApiError::BadRequest(format!("unreadable body: {err}")),
-        },
-    )?;
-    if body.len() > limit {
-        return Err(ApiError::PayloadTooLarge { limit });
-    }
-    Ok(body)
 }
 
 fn request_id(request: &HttpRequest) -> String {

@@ -10,6 +10,7 @@ mod faults;
 mod metrics;
 mod quarantine;
 mod security;
+mod slow_clients;
 mod spool_cli;
 mod support;
 mod webhook;

@@ -148,6 +148,11 @@ impl Process {
         process
     }
 
+    /// Its process id (for /proc/PID).
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// SIGKILL: no graceful anything.
     pub(crate) fn kill(mut self) {
         let _ = self.child.kill();
