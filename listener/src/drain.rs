@@ -1,6 +1,6 @@
 //! The drainer: moves spooled events into Redis with the job ids they were given when
-//! received (so sending one twice adds nothing twice), probes Redis while it is
-//! unreachable, and sorts every failure once, where it arises:
+//! received (so sending one twice adds nothing twice) while Redis accepts writes, and
+//! sorts every failure once, where it arises:
 //!
 //! - **permanent** (a record that cannot be decoded, has an unknown format version, or no
 //!   longer validates after an upgrade of the options or of the BullMQ major; a script
@@ -57,11 +57,15 @@ pub struct Drainer {
     left_behind: bool,
 }
 
-/// What one record becomes in a drain batch.
-enum Sorted {
-    Send(SpoolSeq, NewJob, Option<u64>),
-    DeadLetter(SpoolSeq, String),
+/// A record ready to be sent: its job and when an add of it was first attempted.
+struct Sendable {
+    seq: SpoolSeq,
+    job: NewJob,
+    attempted_ms: Option<u64>,
 }
+
+/// A record set aside for good, with the reason.
+type DeadLetter = (SpoolSeq, String);
 
 impl Drainer {
     /// A drainer over the shared ingest state, adding through `queue`.
@@ -89,26 +93,16 @@ impl Drainer {
     }
 
     async fn step(&mut self) {
-        if !self.shared.router.redis_accepting() {
-            return self.probe().await;
+        let router = &self.shared.router;
+        let spool = self.shared.spool().clone();
+        if router.redis_accepting() && !spool.is_empty() {
+            return self.drain_once(spool).await;
         }
-        match self.shared.spool().cloned() {
-            Some(spool) if !spool.is_empty() => self.drain_once(spool).await,
-            _ => {
-                self.cursor = None;
-                self.shared.router.drainer_woken().await;
-            }
-        }
-    }
-
-    async fn probe(&mut self) {
-        match tokio::time::timeout(DRAIN_TIMEOUT, self.store.probe()).await {
-            Ok(Ok(())) => {
-                self.backoff = FIRST_BACKOFF;
-                self.shared.router.redis_recovered();
-            }
-            _ => self.wait_and_back_off().await,
-        }
+        // Nothing to move, or nowhere to move it: the prober says when Redis is back, the
+        // batchers when events are spooled.
+        self.cursor = None;
+        self.backoff = FIRST_BACKOFF;
+        router.drainer_woken().await;
     }
 
     async fn drain_once(&mut self, spool: Arc<Spool>) {
@@ -147,24 +141,21 @@ impl Drainer {
     }
 
     /// Sends one batch: marks the attempt, adds, and removes what Redis stored.
-    async fn send(
-        &mut self,
-        spool: &Arc<Spool>,
-        batch: Vec<(SpoolSeq, NewJob, Option<u64>)>,
-        last: SpoolSeq,
-    ) {
+    async fn send(&mut self, spool: &Arc<Spool>, batch: Vec<Sendable>, last: SpoolSeq) {
         let unmarked: Vec<SpoolSeq> = batch
             .iter()
-            .filter(|(_, _, attempted)| attempted.is_none())
-            .map(|(seq, _, _)| *seq)
+            .filter(|record| record.attempted_ms.is_none())
+            .map(|record| record.seq)
             .collect();
         if !unmarked.is_empty()
             && !blocking(spool, move |s| s.mark_attempted(&unmarked, now_ms())).await
         {
             return self.wait_and_back_off().await;
         }
-        let (seqs, jobs): (Vec<SpoolSeq>, Vec<NewJob>) =
-            batch.into_iter().map(|(seq, job, _)| (seq, job)).unzip();
+        let (seqs, jobs): (Vec<SpoolSeq>, Vec<NewJob>) = batch
+            .into_iter()
+            .map(|record| (record.seq, record.job))
+            .unzip();
         let add = self
             .store
             .add(&jobs, RedisStore::replica_wait_within(DRAIN_TIMEOUT));
@@ -200,7 +191,16 @@ impl Drainer {
                 // Some job of the batch is refused: find which, one by one.
                 tracing::warn!(reason = %outcome, events = jobs.len(), "a spooled batch was refused: sending its events one by one");
                 for (seq, job) in seqs.into_iter().zip(jobs) {
-                    Box::pin(self.send(spool, vec![(seq, job, Some(0))], seq)).await;
+                    if !self.shared.router.redis_accepting() {
+                        break;
+                    }
+                    // Already marked as attempted above.
+                    let alone = Sendable {
+                        seq,
+                        job,
+                        attempted_ms: Some(0),
+                    };
+                    Box::pin(self.send(spool, vec![alone], seq)).await;
                 }
                 self.cursor = Some(last);
             }
@@ -224,7 +224,7 @@ impl Drainer {
     }
 
     /// Moves these records to the dead letters; false when the spool could not.
-    async fn set_aside(&self, spool: &Arc<Spool>, letters: Vec<(SpoolSeq, String)>) -> bool {
+    async fn set_aside(&self, spool: &Arc<Spool>, letters: Vec<DeadLetter>) -> bool {
         if letters.is_empty() {
             return true;
         }
@@ -251,46 +251,40 @@ fn sort(
     records: Vec<Spooled>,
     major: BullmqMajor,
     now_ms: u64,
-) -> (
-    Vec<(SpoolSeq, NewJob, Option<u64>)>,
-    Vec<(SpoolSeq, String)>,
-) {
+) -> (Vec<Sendable>, Vec<DeadLetter>) {
     let mut sendable = Vec::with_capacity(records.len());
     let mut letters = Vec::new();
     for spooled in records {
         match sort_one(spooled, major, now_ms) {
-            Sorted::Send(seq, job, attempted) => sendable.push((seq, job, attempted)),
-            Sorted::DeadLetter(seq, reason) => letters.push((seq, reason)),
+            Ok(record) => sendable.push(record),
+            Err(letter) => letters.push(letter),
         }
     }
     (sendable, letters)
 }
 
-fn sort_one(spooled: Spooled, major: BullmqMajor, now_ms: u64) -> Sorted {
+fn sort_one(spooled: Spooled, major: BullmqMajor, now_ms: u64) -> Result<Sendable, DeadLetter> {
     let seq = spooled.seq;
-    let record = match spooled.record {
-        Ok(record) => record,
-        Err(err) => return Sorted::DeadLetter(seq, err.to_string()),
-    };
-    let job = match record.to_job() {
-        Ok(job) => job,
-        Err(err) => return Sorted::DeadLetter(seq, err.to_string()),
-    };
-    if let Err(err) = job.validate(major) {
-        return Sorted::DeadLetter(seq, format!("no longer a valid job: {err}"));
-    }
+    let record = spooled.record.map_err(|err| (seq, err.to_string()))?;
+    let job = record.to_job().map_err(|err| (seq, err.to_string()))?;
+    job.validate(major)
+        .map_err(|err| (seq, format!("no longer a valid job: {err}")))?;
     if let Some(attempted) = record.attempted_ms
         && !within_dedup_window(&job, attempted, now_ms)
     {
-        return Sorted::DeadLetter(
+        return Err((
             seq,
             format!(
                 "not sent again: an add of job {} may have run in redis more than its deduplication window ago; check the queue for it, then requeue if it is missing",
                 record.job_id
             ),
-        );
+        ));
     }
-    Sorted::Send(seq, job, record.attempted_ms)
+    Ok(Sendable {
+        seq,
+        job,
+        attempted_ms: record.attempted_ms,
+    })
 }
 
 /// Whether an add sent now would still meet the deduplication key that an add attempted

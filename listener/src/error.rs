@@ -19,9 +19,6 @@ pub enum Error {
         /// The storage error.
         detail: String,
     },
-    /// No spool could be opened at start, so nothing can be kept while Redis is away.
-    #[error("no spool: events cannot be kept while redis is unreachable")]
-    NoSpool,
     /// The spool is at its size limit (`--spool-max-bytes`): nothing was stored. It takes
     /// events again once the drainer has moved enough of them to Redis.
     #[error("spool full: the file takes {bytes} bytes, the limit is {max_bytes}")]

@@ -12,6 +12,7 @@ pub mod error;
 pub mod http;
 pub mod ingest;
 pub mod metrics;
+pub mod probe;
 pub mod quarantine;
 pub mod queue_stats;
 pub mod routes;
@@ -32,6 +33,7 @@ use crate::config::BadSignature;
 use crate::drain::Drainer;
 use crate::ingest::{Durability, Shared};
 use crate::metrics::Metrics;
+use crate::probe::Prober;
 use crate::quarantine::{BadSignaturePolicy, Quarantine, QuarantineLimits};
 use crate::queue_stats::QueueStatsCache;
 use crate::routes::JobTemplate;
@@ -53,20 +55,13 @@ pub async fn run(
     let shared = parts.shared.clone();
     check_redis_at_start(&shared).await;
 
-    let (stop_drainer, drainer_stopped) = tokio::sync::oneshot::channel::<()>();
+    let mut background = Background::default();
     let drain_queue = open_queue(&config, &config.queue)?;
-    let drainer = tokio::spawn(Drainer::new(shared.clone(), drain_queue).run(async {
-        let _ = drainer_stopped.await;
-    }));
-    let (stop_cleaner, cleaner_stopped) = tokio::sync::oneshot::channel::<()>();
-    let cleaner = match &parts.bad_signature {
-        BadSignaturePolicy::Quarantine(quarantine) => {
-            Some(tokio::spawn(quarantine.clone().run(async {
-                let _ = cleaner_stopped.await;
-            })))
-        }
-        BadSignaturePolicy::Reject => None,
-    };
+    background.spawn(Drainer::new(shared.clone(), drain_queue).run(background.stopped()));
+    background.spawn(Prober::new(shared.clone()).run(background.stopped()));
+    if let BadSignaturePolicy::Quarantine(quarantine) = &parts.bad_signature {
+        background.spawn(quarantine.clone().run(background.stopped()));
+    }
     let address = listener.local_addr()?;
     let server = http::start(&config, listener, parts)?;
     let handle = server.handle();
@@ -79,14 +74,46 @@ pub async fn run(
     let served = serving
         .await
         .map_err(|err| Error::Io(std::io::Error::other(err)))?;
-    let _ = stop_drainer.send(());
-    let _ = drainer.await;
-    let _ = stop_cleaner.send(());
-    if let Some(cleaner) = cleaner {
-        let _ = cleaner.await;
-    }
+    background.stop().await;
     tracing::info!(spooled = shared.spool_len(), "stopped");
     served.map_err(Error::Io)
+}
+
+/// The background tasks (drainer, prober, quarantine cleaner), stopped together once the
+/// HTTP server has finished its requests.
+struct Background {
+    stop: tokio::sync::watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Default for Background {
+    fn default() -> Self {
+        Self {
+            stop: tokio::sync::watch::Sender::new(false),
+            tasks: Vec::new(),
+        }
+    }
+}
+
+impl Background {
+    /// Resolves once [`Background::stop`] is called.
+    fn stopped(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut stop = self.stop.subscribe();
+        async move {
+            let _ = stop.wait_for(|stop| *stop).await;
+        }
+    }
+
+    fn spawn(&mut self, task: impl Future<Output = ()> + Send + 'static) {
+        self.tasks.push(tokio::spawn(task));
+    }
+
+    async fn stop(self) {
+        self.stop.send_replace(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
 }
 
 /// What every HTTP worker shares, checked before anything is served.
@@ -100,6 +127,12 @@ struct Parts {
 
 impl Parts {
     fn prepare(config: &Config) -> Result<Self, Error> {
+        if config.max_inflight_body_bytes < config.max_body_bytes {
+            return Err(Error::Config(format!(
+                "--max-inflight-body-bytes ({}) is below --max-body-bytes ({}): the largest bodies could never be received",
+                config.max_inflight_body_bytes, config.max_body_bytes
+            )));
+        }
         let verifier = Verifier::new(config.signature_scheme, config.all_secrets()?);
         if !verifier.is_enabled() {
             tracing::warn!(
@@ -151,19 +184,21 @@ fn open_queue(config: &Config, name: &str) -> Result<Queue, Error> {
         .map_err(|err| Error::Config(err.to_string()))
 }
 
-/// The spool, or `None` (said loudly) when it cannot be opened: the listener then still
-/// serves while Redis is up and answers 503 while it is not.
-fn open_spool(config: &Config) -> Option<Arc<Spool>> {
-    match Spool::open(&config.spool_dir, config.spool_max_bytes) {
-        Ok(spool) => {
+/// The spool. When it cannot be opened now (said loudly), it tries again at every use, so
+/// the listener serves while Redis is up, answers 503 while neither can store an event,
+/// and uses the spool as soon as it opens.
+fn open_spool(config: &Config) -> Arc<Spool> {
+    let (spool, error) = Spool::open_or_retry_later(&config.spool_dir, config.spool_max_bytes);
+    match error {
+        None => {
             tracing::info!(path = %spool.path().display(), pending = spool.len(), "spool open");
-            Some(Arc::new(spool))
         }
-        Err(err) => {
-            tracing::error!(error = %err, "NO SPOOL: events cannot be kept while Redis is unreachable");
-            None
-        }
+        Some(err) => tracing::error!(
+            error = %err,
+            "THE SPOOL CANNOT BE OPENED: events cannot be kept while Redis is unreachable; retrying"
+        ),
     }
+    Arc::new(spool)
 }
 
 /// Decides where the first events go; bounded, so that a missing Redis delays start-up by

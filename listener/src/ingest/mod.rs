@@ -78,7 +78,7 @@ impl Shared {
     /// Shares these parts; Redis counts as unreachable until it answers.
     pub fn new(
         queue: Queue,
-        spool: Option<Arc<Spool>>,
+        spool: Arc<Spool>,
         durability: Durability,
         metrics: Arc<Metrics>,
     ) -> Arc<Self> {
@@ -90,14 +90,14 @@ impl Shared {
         })
     }
 
-    /// The spool, when one could be opened.
-    pub fn spool(&self) -> Option<&Arc<Spool>> {
+    /// The spool (it may be failing: see [`Spool::health`]).
+    pub fn spool(&self) -> &Arc<Spool> {
         self.router.spool()
     }
 
     /// Events waiting in the spool.
     pub fn spool_len(&self) -> u64 {
-        self.spool().map_or(0, |spool| spool.len())
+        self.spool().len()
     }
 }
 
@@ -139,6 +139,12 @@ impl Ingest {
     /// after storing what was already handed to it.
     pub fn start(shared: Arc<Shared>, queue: Queue) -> Self {
         let (sender, receiver) = mpsc::channel(QUEUE_CAPACITY);
+        // Connects now rather than on the first event, which would otherwise pay for the
+        // connection within its deadline.
+        let warm = queue.clone();
+        tokio::task::spawn_local(async move {
+            let _ = warm.ping().await;
+        });
         let store = RedisStore::new(queue, shared.durability);
         tokio::task::spawn_local(
             Batcher {
@@ -286,12 +292,10 @@ impl Batcher {
             .iter()
             .map(|p| SpoolRecord::from_job(&p.job, p.received_ms, attempted))
             .collect();
-        let appended = match self.shared.spool().cloned() {
-            Some(spool) => tokio::task::spawn_blocking(move || spool.append(&records))
-                .await
-                .unwrap_or_else(|join| Err(crate::Error::Io(std::io::Error::other(join)))),
-            None => Err(crate::Error::NoSpool),
-        };
+        let spool = self.shared.spool().clone();
+        let appended = tokio::task::spawn_blocking(move || spool.append(&records))
+            .await
+            .unwrap_or_else(|join| Err(crate::Error::Io(std::io::Error::other(join))));
         match appended {
             Ok(seqs) => {
                 for (pending, seq) in batch.into_iter().zip(&seqs) {
@@ -323,12 +327,15 @@ async fn confirm_late_add(
     add: tokio::task::JoinHandle<AddOutcome>,
     seqs: Vec<SpoolSeq>,
 ) {
-    let Ok(AddOutcome::Stored(ids)) = add.await else {
-        return;
+    let ids = match add.await {
+        Ok(AddOutcome::Stored(ids)) => ids,
+        // Redis took the writes, only the replicas lag: it accepts events again.
+        Ok(AddOutcome::Unreplicated { .. }) => return shared.router.redis_recovered(),
+        _ => return,
     };
-    let Some(spool) = shared.spool().cloned() else {
-        return;
-    };
+    // Redis answered after all: new events may go there again.
+    shared.router.redis_recovered();
+    let spool = shared.spool().clone();
     match tokio::task::spawn_blocking(move || spool.remove(&seqs)).await {
         Ok(Ok(())) => {
             tracing::info!(

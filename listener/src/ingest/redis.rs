@@ -95,18 +95,10 @@ impl RedisStore {
         }
     }
 
-    /// Whether Redis takes writes on this connection: `PING`, then a write of the queue's
-    /// meta (a replica or a read-only primary answers PING but refuses the write).
-    pub(crate) async fn probe(&self) -> bullmq_rs::Result<()> {
-        self.queue.ping().await?;
-        self.queue.write_meta().await
-    }
-
-    /// How long `WAIT` may take within `limit`: three quarters of it, so that a lagging
-    /// replica is reported as such rather than as a missed deadline.
+    /// How long `WAIT` may take within `limit`: half of it, so that a lagging replica is
+    /// reported as such (the jobs are in Redis) rather than as a missed deadline (which
+    /// sends the next events to the spool only, until the drainer's probe).
     pub(crate) fn replica_wait_within(limit: Duration) -> Duration {
-        limit
-            .saturating_sub(limit / 4)
-            .max(Duration::from_millis(1))
+        (limit / 2).max(Duration::from_millis(1))
     }
 }

@@ -8,10 +8,12 @@
 //! - **Redis**: `accepting` or `unreachable`.
 //!   - accepting → unreachable: an add of the batcher fails or misses the deadline
 //!     ([`Router::redis_failed`]), or the drainer's add fails.
-//!   - unreachable → accepting: the drainer's probe (`PING` and a write of the queue's meta
-//!     through its own connection) succeeds, or one of its adds does
-//!     ([`Router::redis_recovered`]). The drainer probes with a backoff of 100 ms doubling
-//!     to 5 s, so Redis is used again at most 5 s after it is back, with no restart.
+//!   - unreachable → accepting: the prober's probe (`PING` and a write of the queue's meta,
+//!     see [`crate::probe`]) succeeds, one of the drainer's adds does, or an add that
+//!     missed its deadline turns out to have stored its jobs after all
+//!     ([`Router::redis_recovered`]). The prober tries with a backoff of 100 ms doubling
+//!     to 5 s, so Redis is used again at most 5 s after it is back, with no restart. It
+//!     has a task of its own, so a drainer waiting on replicas never delays it.
 //!   - Replicas that do not acknowledge in time (`--min-replicas-acks`) do not make Redis
 //!     unreachable: the primary took the jobs and workers see them at once; the events are
 //!     kept in the spool too until the drainer confirms the replicas have them.
@@ -27,7 +29,7 @@
 //! exactly when one of the two can take an event.
 //!
 //! Nothing here needs a restart to leave: every transition out of a bad state is taken by
-//! the drainer's probe or by the spool's own healing.
+//! the prober or by the spool's own healing.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -49,17 +51,19 @@ pub(crate) enum Destination {
 #[derive(Debug)]
 pub struct Router {
     redis_accepting: AtomicBool,
-    spool: Option<Arc<Spool>>,
+    spool: Arc<Spool>,
     wake_drainer: Notify,
+    redis_lost: Notify,
 }
 
 impl Router {
     /// Redis counts as unreachable until a probe or an add succeeds.
-    pub(crate) fn new(spool: Option<Arc<Spool>>) -> Self {
+    pub(crate) fn new(spool: Arc<Spool>) -> Self {
         Self {
             redis_accepting: AtomicBool::new(false),
             spool,
             wake_drainer: Notify::new(),
+            redis_lost: Notify::new(),
         }
     }
 
@@ -77,32 +81,28 @@ impl Router {
         self.redis_accepting.load(Ordering::Relaxed)
     }
 
-    /// The spool, when one could be opened.
-    pub fn spool(&self) -> Option<&Arc<Spool>> {
-        self.spool.as_ref()
+    /// The spool (it may be failing: see [`Spool::health`]).
+    pub fn spool(&self) -> &Arc<Spool> {
+        &self.spool
     }
 
     /// An add failed or missed its deadline: new events go to the spool until the
-    /// drainer's probe finds Redis again.
+    /// prober finds Redis again.
     pub(crate) fn redis_failed(&self) {
         if self.redis_accepting.swap(false, Ordering::Relaxed) {
-            match &self.spool {
-                Some(spool) => tracing::warn!(
-                    spool = %spool.path().display(),
-                    "redis is unreachable: events are kept in the spool"
-                ),
-                None => tracing::error!(
-                    "redis is unreachable and there is no spool: events are refused with 503"
-                ),
-            }
+            tracing::warn!(
+                spool = %self.spool.path().display(),
+                "redis is unreachable: events are kept in the spool"
+            );
         }
-        self.wake_drainer.notify_one();
+        self.redis_lost.notify_one();
     }
 
-    /// A probe or an add succeeded: new events go to Redis again.
+    /// A probe or an add succeeded: new events go to Redis again, and the drainer resumes.
     pub(crate) fn redis_recovered(&self) {
         if !self.redis_accepting.swap(true, Ordering::Relaxed) {
             tracing::info!("redis is reachable: events go to redis");
+            self.wake_drainer.notify_one();
         }
     }
 
@@ -111,10 +111,16 @@ impl Router {
         self.wake_drainer.notify_one();
     }
 
-    /// Resolves when [`Router::wake_drainer`] or [`Router::redis_failed`] was called
-    /// since the last call (one wake-up is remembered).
+    /// Resolves when [`Router::wake_drainer`] was called, or Redis recovered, since the
+    /// last call (one wake-up is remembered).
     pub(crate) async fn drainer_woken(&self) {
         self.wake_drainer.notified().await;
+    }
+
+    /// Resolves when [`Router::redis_failed`] was called since the last call (one is
+    /// remembered): the prober's cue.
+    pub(crate) async fn redis_lost(&self) {
+        self.redis_lost.notified().await;
     }
 }
 
@@ -122,9 +128,16 @@ impl Router {
 mod tests {
     use super::*;
 
+    /// A spool that cannot be opened (its directory would be under a device file): these
+    /// tests never write to it.
+    fn unopened_spool() -> Arc<Spool> {
+        let dir = std::path::Path::new("/dev/null/spool");
+        Arc::new(Spool::open_or_retry_later(dir, 1).0)
+    }
+
     #[test]
     fn redis_is_tried_only_once_it_was_seen_accepting() {
-        let router = Router::new(None);
+        let router = Router::new(unopened_spool());
         assert_eq!(router.destination(), Destination::Spool);
 
         router.redis_recovered();
@@ -136,12 +149,17 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_failure_wakes_the_drainer_even_before_it_waits() {
-        let router = Router::new(None);
+    async fn a_failure_wakes_the_prober_and_a_recovery_the_drainer_even_before_they_wait() {
+        let router = Router::new(unopened_spool());
         router.redis_recovered();
         router.redis_failed();
-        tokio::time::timeout(std::time::Duration::from_secs(1), router.drainer_woken())
+        let second = std::time::Duration::from_secs(1);
+        tokio::time::timeout(second, router.redis_lost())
             .await
-            .expect("the wake-up is remembered");
+            .expect("the loss is remembered");
+        router.redis_recovered();
+        tokio::time::timeout(second, router.drainer_woken())
+            .await
+            .expect("the recovery is remembered");
     }
 }

@@ -28,12 +28,10 @@ pub(super) async fn readyz(state: web::Data<AppState>) -> HttpResponse {
             tokio::time::timeout(PING_TIMEOUT, shared.queue.ping()).await,
             Ok(Ok(()))
         );
-    let spool = match shared.spool().cloned() {
-        Some(spool) => web::block(move || SpoolHealth::of(&spool))
-            .await
-            .unwrap_or_else(|_| SpoolHealth::failing("the health check did not finish")),
-        None => SpoolHealth::failing("no spool could be opened at start"),
-    };
+    let spool = shared.spool().clone();
+    let spool = web::block(move || SpoolHealth::of(&spool))
+        .await
+        .unwrap_or_else(|_| SpoolHealth::failing("the health check did not finish"));
     let ready = redis || spool.writable;
     let status = if ready { 200 } else { 503 };
     shared.metrics.request("readyz", status);
@@ -116,9 +114,9 @@ pub(super) async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     shared.metrics.request("metrics", 200);
     let spool = shared.spool();
     let gauges = Gauges {
-        spool_depth: spool.map(|spool| spool.len()),
-        spool_bytes: spool.map(|spool| spool.bytes()),
-        dead_letters: spool.map(|spool| spool.dead_letters()),
+        spool_depth: Some(spool.len()),
+        spool_bytes: Some(spool.bytes()),
+        dead_letters: Some(spool.dead_letters()),
         inflight_body_bytes: Some(state.body_budget.in_flight() as u64),
     };
     let queue = state.queue_stats.read().await;

@@ -89,7 +89,12 @@ impl Spool {
             return Err(closed(action));
         }
         writer.last_reopen = Some(Instant::now());
-        let db = store::open_db(&self.path, false).map_err(reopen_failed(action))?;
+        if self.create
+            && let Some(dir) = self.path.parent()
+        {
+            store::create_dir_durably(dir).map_err(reopen_failed(action))?;
+        }
+        let db = store::open_db(&self.path, self.create).map_err(reopen_failed(action))?;
         let tally = store::prepare(&db, &writer.doubtful).map_err(|failure| match failure {
             Failure::Storage(err) => reopen_failed(action)(err),
             Failure::Refused(err) => err,

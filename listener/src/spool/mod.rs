@@ -146,6 +146,9 @@ impl fmt::Debug for ExportedRecord {
 pub struct Spool {
     path: PathBuf,
     max_bytes: u64,
+    /// Whether a reopen may create the file (and its directory): not for the `spool`
+    /// commands, which must never create a spool.
+    create: bool,
     /// `None` after an error, until the file is opened again (see the module docs).
     db: RwLock<Option<Database>>,
     /// Held by every write from before its transaction until the counts are updated, so
@@ -195,6 +198,33 @@ impl Spool {
         Self::open_file(path, u64::MAX, false)
     }
 
+    /// [`Spool::open`], or, when that fails, a spool whose file is not open yet: every call
+    /// tries to open it again (at most once per [`REOPEN_INTERVAL`]) and fails until it
+    /// can, so that a spool that cannot be opened at start (a full or read-only disk, a
+    /// directory not mounted yet, a previous listener still holding the file) is used as
+    /// soon as it can be, without a restart. The error is returned beside it, to be said.
+    pub fn open_or_retry_later(dir: &Path, max_bytes: u64) -> (Self, Option<Error>) {
+        match Self::open(dir, max_bytes) {
+            Ok(spool) => (spool, None),
+            Err(err) => {
+                let spool = Self {
+                    path: dir.join(FILE_NAME),
+                    max_bytes,
+                    create: true,
+                    db: RwLock::new(None),
+                    writer: Mutex::new(Writer {
+                        last_reopen: Some(Instant::now()),
+                        ..Writer::default()
+                    }),
+                    pending: AtomicU64::new(0),
+                    dead_letters: AtomicU64::new(0),
+                    file_bytes: AtomicU64::new(0),
+                };
+                (spool, Some(err))
+            }
+        }
+    }
+
     fn open_file(path: PathBuf, max_bytes: u64, create: bool) -> Result<Self, Error> {
         let db = store::open_db(&path, create).map_err(|err| match err {
             redb::DatabaseError::DatabaseAlreadyOpen => Error::SpoolInUse(path.clone()),
@@ -210,6 +240,7 @@ impl Spool {
         let spool = Self {
             path,
             max_bytes,
+            create,
             db: RwLock::new(Some(db)),
             writer: Mutex::new(Writer {
                 tally,

@@ -76,6 +76,18 @@ fn a_bad_value_stops_start_up_with_one_line_naming_it() {
             Some(("REDIS_SENTINEL_MASTER", "mymaster")),
             "--redis-sentinel-master",
         ),
+        (
+            vec![
+                "--max-inflight-body-bytes",
+                "1000",
+                "--max-body-bytes",
+                "2000",
+            ],
+            None,
+            "--max-inflight-body-bytes",
+        ),
+        (vec!["--spool-max-bytes", "0"], None, "--spool-max-bytes"),
+        (vec!["--keep-alive-secs", "0"], None, "--keep-alive-secs"),
     ] {
         let mut command = listener();
         command.args(["--secret", "k"]).args(&args);

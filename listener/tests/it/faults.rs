@@ -165,6 +165,47 @@ async fn a_full_disk_gives_503s_never_a_false_200_and_heals_when_space_returns()
     listener.stop().await;
 }
 
+#[tokio::test]
+async fn a_spool_that_cannot_be_opened_at_start_is_used_once_it_can_without_a_restart() {
+    let mut redis = RedisServer::start();
+    let dir = TempDir::new("late-spool");
+    let blocker = dir.0.join("spool");
+    std::fs::write(&blocker, b"a file where the spool directory should be").unwrap();
+    let listener = InProcess::start(&[
+        "--redis-url",
+        &redis.url(),
+        "--secret",
+        SECRET,
+        "--spool-dir",
+        blocker.to_str().unwrap(),
+    ])
+    .await;
+    redis.kill();
+    let refused = post_signed(listener.addr, &event(1)).await.unwrap();
+    assert_eq!(refused.status, 503, "neither redis nor the spool");
+
+    std::fs::remove_file(&blocker).unwrap();
+    let mut spooled = None;
+    for attempt in 0..50 {
+        let response = post_signed(listener.addr, &event(2 + attempt))
+            .await
+            .unwrap();
+        if response.status == 200 {
+            spooled = Some(response.json()["jobId"].as_str().unwrap().to_owned());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let id = spooled.expect("the spool opened by itself");
+    redis.restart();
+    eventually(
+        Duration::from_secs(20),
+        "the spooled event in redis",
+        || job_exists(&redis, &id),
+    );
+    listener.stop().await;
+}
+
 fn record(job_id: &str, opts: &str, attempted_ms: Option<u64>) -> SpoolRecord {
     SpoolRecord {
         job_id: job_id.to_owned(),
@@ -462,7 +503,9 @@ async fn with_the_only_replica_down_new_events_still_reach_the_workers() {
         let id = response.json()["jobId"].as_str().unwrap().to_owned();
         assert!(
             job_exists(&primary, &id),
-            "visible to workers as soon as it is acknowledged"
+            "visible to workers as soon as it is acknowledged: {} {:?}",
+            response.json(),
+            readyz(&request(addr, "GET", "/readyz", &[], b"").await.unwrap())
         );
         acked.insert(n, id);
     }

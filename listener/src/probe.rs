@@ -1,0 +1,57 @@
+//! The prober: while Redis counts as unreachable, asks it (`PING`, then a write of the
+//! queue's meta) with a backoff of 100 ms doubling to 5 s, and tells the router as soon as
+//! it answers. A task of its own, on the shared queue connection, so that nothing the
+//! drainer waits for (a slow batch, `WAIT` for replicas) delays the return to Redis.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::ingest::Shared;
+
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// The background task; see the module docs.
+pub struct Prober {
+    shared: Arc<Shared>,
+}
+
+impl Prober {
+    /// A prober of the shared queue's Redis.
+    pub fn new(shared: Arc<Shared>) -> Self {
+        Self { shared }
+    }
+
+    /// Runs until `shutdown` resolves.
+    pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                () = &mut shutdown => return,
+                () = self.until_redis_answers() => {}
+            }
+        }
+    }
+
+    /// Waits until Redis is lost (unless it is already), then probes until it answers.
+    async fn until_redis_answers(&self) {
+        let router = &self.shared.router;
+        if router.redis_accepting() {
+            router.redis_lost().await;
+        }
+        let mut backoff = FIRST_BACKOFF;
+        while !router.redis_accepting() {
+            let probe = async {
+                self.shared.queue.ping().await?;
+                self.shared.queue.write_meta().await
+            };
+            if let Ok(Ok(())) = tokio::time::timeout(PROBE_TIMEOUT, probe).await {
+                router.redis_recovered();
+                return;
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+}
