@@ -18,8 +18,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bullmq_rs::JobOptions;
 use examples::{Args, fail};
-use listener::routes::JobTemplate;
-use listener::spool::{Spool, SpoolRecord};
+use listener::JobTemplate;
+use listener::{Spool, SpoolRecord};
 use testkit::{RedisServer, process_cpu_time};
 
 #[path = "bench_support.rs"]
@@ -121,7 +121,7 @@ fn fill_spool(dir: &Path, events: u64) -> u64 {
     while first < events {
         let records: Vec<SpoolRecord> = (first..events.min(first + FILL_BATCH))
             .map(|n| {
-                let parsed = listener::sellsy::parse(Some("application/json"), &event(n))
+                let parsed = listener::parse_sellsy(Some("application/json"), &event(n))
                     .unwrap_or_else(|err| fail(&err.to_string()));
                 SpoolRecord::from_job(&template.job_for(&parsed), received, None)
             })
@@ -135,7 +135,7 @@ fn fill_spool(dir: &Path, events: u64) -> u64 {
 }
 
 fn start_listener(bin: &Path, redis: &RedisServer, spool: &Path, port: u16) -> Child {
-    let child = Command::new(bin)
+    let mut child = Command::new(bin)
         .args(["--listen", &format!("127.0.0.1:{port}")])
         .args(["--redis-url", &redis.url(), "--secret", SECRET])
         .arg("--spool-dir")
@@ -151,6 +151,8 @@ fn start_listener(bin: &Path, redis: &RedisServer, spool: &Path, port: u16) -> C
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+    let _ = child.kill();
+    let _ = child.wait();
     fail("the listener did not start")
 }
 

@@ -33,9 +33,9 @@ use crate::ingest::redis::{AddOutcome, RedisStore};
 use crate::spool::{Spool, SpoolSeq, Spooled};
 
 /// Most events moved per Redis call.
-pub const DRAIN_BATCH: usize = 512;
+pub(crate) const DRAIN_BATCH: usize = 512;
 /// Most job data, in bytes, moved per Redis call.
-pub const DRAIN_BATCH_BYTES: usize = 4 << 20;
+pub(crate) const DRAIN_BATCH_BYTES: usize = 4 << 20;
 /// Limit on one drain call; larger than the request deadline since nobody waits on it.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long before the end of an event's deduplication window the drainer stops sending
@@ -45,7 +45,7 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// The background task; see the module docs.
-pub struct Drainer {
+pub(crate) struct Drainer {
     shared: Arc<Shared>,
     /// A connection of the drainer's own: with `--min-replicas-acks`, WAIT holds the
     /// connection it is sent on, which must not stall readiness probes or webhooks.
@@ -69,7 +69,7 @@ type DeadLetter = (SpoolSeq, String);
 
 impl Drainer {
     /// A drainer over the shared ingest state, adding through `queue`.
-    pub fn new(shared: Arc<Shared>, queue: bullmq_rs::Queue) -> Self {
+    pub(crate) fn new(shared: Arc<Shared>, queue: bullmq_rs::Queue) -> Self {
         let store = RedisStore::new(queue, shared.durability);
         Self {
             shared,
@@ -82,7 +82,7 @@ impl Drainer {
 
     /// Runs until `shutdown` resolves; the spool keeps whatever is left (a batch stopped
     /// between its add and its removal is sent again at the next start: same job ids).
-    pub async fn run(mut self, shutdown: impl std::future::Future<Output = ()>) {
+    pub(crate) async fn run(mut self, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
         loop {
             tokio::select! {

@@ -48,7 +48,7 @@ pub enum Error {
 /// What a webhook request is answered with when it is not accepted.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum ApiError {
+pub(crate) enum ApiError {
     /// Missing, malformed or wrong signature.
     #[error("invalid signature")]
     Unauthorized,

@@ -6,19 +6,19 @@
 #![warn(missing_docs)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
-pub mod config;
-pub mod drain;
-pub mod error;
-pub mod http;
-pub mod ingest;
-pub mod metrics;
-pub mod probe;
-pub mod quarantine;
-pub mod queue_stats;
-pub mod routes;
-pub mod sellsy;
-pub mod signature;
-pub mod spool;
+mod config;
+mod drain;
+mod error;
+mod http;
+mod ingest;
+mod metrics;
+mod probe;
+mod quarantine;
+mod queue_stats;
+mod routes;
+mod sellsy;
+mod signature;
+mod spool;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -26,19 +26,22 @@ use std::time::Duration;
 
 use bullmq_rs::{NewJob, Queue};
 
-pub use config::Config;
+pub use config::{Command, Config, LogFormat, SpoolCommand};
 pub use error::Error;
+pub use ingest::Durability;
+pub use quarantine::{Quarantine, QuarantineLimits};
+pub use routes::JobTemplate;
+pub use sellsy::{ParseError, SellsyEvent, parse as parse_sellsy};
+pub use spool::{ExportedRecord, RecordError, Spool, SpoolRecord, SpoolSeq, Spooled};
 
 use crate::config::BadSignature;
 use crate::drain::Drainer;
-use crate::ingest::{Durability, Shared};
+use crate::ingest::Shared;
 use crate::metrics::Metrics;
 use crate::probe::Prober;
-use crate::quarantine::{BadSignaturePolicy, Quarantine, QuarantineLimits};
+use crate::quarantine::BadSignaturePolicy;
 use crate::queue_stats::QueueStatsCache;
-use crate::routes::JobTemplate;
 use crate::signature::Verifier;
-use crate::spool::Spool;
 
 /// Serves webhooks on `listener` until `shutdown` resolves, then stops accepting,
 /// finishes the requests in flight and keeps the spool for the next start.

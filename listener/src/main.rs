@@ -12,7 +12,7 @@ use clap::Parser;
 // 47k requests/s); mimalloc's thread-local free lists avoid most of it.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use listener::config::{Command, Config, LogFormat};
+use listener::{Command, Config, LogFormat};
 
 #[actix_web::main]
 async fn main() -> ExitCode {

@@ -21,33 +21,34 @@ use prometheus_client::registry::Registry;
 use crate::queue_stats::QueueStats;
 
 /// HTTP requests by route and status (rendered `…_total`).
-pub const HTTP_REQUESTS: &str = "sellsy_listener_http_requests";
+pub(crate) const HTTP_REQUESTS: &str = "sellsy_listener_http_requests";
 /// Time from a webhook's arrival to its acknowledgement (stored in Redis or the spool).
-pub const ENQUEUE_SECONDS: &str = "sellsy_listener_enqueue_seconds";
+pub(crate) const ENQUEUE_SECONDS: &str = "sellsy_listener_enqueue_seconds";
 /// Webhooks refused for their signature, by reason (rendered `…_total`).
-pub const SIGNATURE_FAILURES: &str = "sellsy_listener_signature_failures";
+pub(crate) const SIGNATURE_FAILURES: &str = "sellsy_listener_signature_failures";
 /// Events acknowledged, by where they were stored: redis, spool (rendered `…_total`).
-pub const EVENTS_STORED: &str = "sellsy_listener_events_stored";
+pub(crate) const EVENTS_STORED: &str = "sellsy_listener_events_stored";
 /// Events that could be stored nowhere, answered 503 (rendered `…_total`).
-pub const EVENTS_UNAVAILABLE: &str = "sellsy_listener_events_unavailable";
+pub(crate) const EVENTS_UNAVAILABLE: &str = "sellsy_listener_events_unavailable";
 /// Spooled events moved to Redis by the drainer (rendered `…_total`).
-pub const DRAINED_EVENTS: &str = "sellsy_listener_drained_events";
+pub(crate) const DRAINED_EVENTS: &str = "sellsy_listener_drained_events";
 /// Spooled events set aside as dead letters (rendered `…_total`).
-pub const DEAD_LETTERED_EVENTS: &str = "sellsy_listener_dead_lettered_events";
+pub(crate) const DEAD_LETTERED_EVENTS: &str = "sellsy_listener_dead_lettered_events";
 /// Failed or timed-out Redis calls (rendered `…_total`).
-pub const REDIS_ERRORS: &str = "sellsy_listener_redis_errors";
+pub(crate) const REDIS_ERRORS: &str = "sellsy_listener_redis_errors";
 /// Events waiting in the spool.
-pub const SPOOL_DEPTH: &str = "sellsy_listener_spool_depth";
+pub(crate) const SPOOL_DEPTH: &str = "sellsy_listener_spool_depth";
 /// Size of the spool file on disk.
-pub const SPOOL_BYTES: &str = "sellsy_listener_spool_bytes";
+pub(crate) const SPOOL_BYTES: &str = "sellsy_listener_spool_bytes";
 /// Dead letters kept in the spool.
-pub const DEAD_LETTER_EVENTS: &str = "sellsy_listener_dead_letter_events";
+pub(crate) const DEAD_LETTER_EVENTS: &str = "sellsy_listener_dead_letter_events";
 /// Body bytes received and not yet answered.
-pub const INFLIGHT_BODY_BYTES: &str = "sellsy_listener_inflight_body_bytes";
+pub(crate) const INFLIGHT_BODY_BYTES: &str = "sellsy_listener_inflight_body_bytes";
 /// Jobs of the BullMQ queue, by state.
-pub const QUEUE_JOBS: &str = "sellsy_listener_queue_jobs";
+pub(crate) const QUEUE_JOBS: &str = "sellsy_listener_queue_jobs";
 /// Age of the job next in line in the BullMQ queue.
-pub const QUEUE_OLDEST_WAITING_SECONDS: &str = "sellsy_listener_queue_oldest_waiting_seconds";
+pub(crate) const QUEUE_OLDEST_WAITING_SECONDS: &str =
+    "sellsy_listener_queue_oldest_waiting_seconds";
 
 /// Upper bounds of the enqueue latency buckets, in seconds.
 const BUCKETS: [f64; 12] = [
@@ -56,7 +57,7 @@ const BUCKETS: [f64; 12] = [
 
 /// Where an acknowledged event was stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StoredIn {
+pub(crate) enum StoredIn {
     /// In Redis, as a BullMQ job.
     Redis,
     /// In the local spool, to be drained.
@@ -76,7 +77,7 @@ impl StoredIn {
 /// Figures read at scrape time by whoever owns them. `None`: not known, the gauge is
 /// left out of the scrape rather than shown as a made-up number.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Gauges {
+pub(crate) struct Gauges {
     /// Events waiting in the spool ([`SPOOL_DEPTH`]).
     pub spool_depth: Option<u64>,
     /// Size of the spool file on disk, in bytes ([`SPOOL_BYTES`]).
@@ -110,7 +111,7 @@ struct StateLabel {
 
 /// The listener's counters and latency histogram, and the registry that renders them.
 #[derive(Debug)]
-pub struct Metrics {
+pub(crate) struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     signature_failures: Family<ReasonLabel, Counter>,
@@ -190,53 +191,54 @@ impl Metrics {
     }
 
     /// Counts one answered request.
-    pub fn request(&self, route: &'static str, status: u16) {
+    pub(crate) fn request(&self, route: &'static str, status: u16) {
         self.requests
             .get_or_create(&RequestLabels { route, status })
             .inc();
     }
 
     /// Counts one signature refusal.
-    pub fn signature_failure(&self, reason: &'static str) {
+    pub(crate) fn signature_failure(&self, reason: &'static str) {
         self.signature_failures
             .get_or_create(&ReasonLabel { reason })
             .inc();
     }
 
     /// Counts acknowledged events and records how long the acknowledgement took.
-    pub fn stored(&self, place: StoredIn, latency: Duration) {
+    pub(crate) fn stored(&self, place: StoredIn, latency: Duration) {
         self.stored.get_or_create(&place.label()).inc();
         self.enqueue_seconds.observe(latency.as_secs_f64());
     }
 
     /// Counts events answered 503.
-    pub fn unavailable(&self, events: u64) {
+    pub(crate) fn unavailable(&self, events: u64) {
         self.unavailable.inc_by(events);
     }
 
     /// Counts events drained from the spool to Redis.
-    pub fn drained(&self, events: u64) {
+    pub(crate) fn drained(&self, events: u64) {
         self.drained.inc_by(events);
     }
 
     /// Counts spooled events set aside as dead letters.
-    pub fn dead_lettered(&self, events: u64) {
+    pub(crate) fn dead_lettered(&self, events: u64) {
         self.dead_lettered.inc_by(events);
     }
 
     /// Counts a failed or timed-out Redis call.
-    pub fn redis_error(&self) {
+    pub(crate) fn redis_error(&self) {
         self.redis_errors.inc();
     }
 
     /// Events acknowledged so far, by place.
-    pub fn stored_count(&self, place: StoredIn) -> u64 {
+    #[cfg(test)]
+    fn stored_count(&self, place: StoredIn) -> u64 {
         self.stored.get_or_create(&place.label()).get()
     }
 
     /// The OpenMetrics text exposition: the counters, then `gauges` and, when Redis
     /// answered, the queue's figures.
-    pub fn render(&self, gauges: &Gauges, queue: Option<&QueueStats>) -> String {
+    pub(crate) fn render(&self, gauges: &Gauges, queue: Option<&QueueStats>) -> String {
         let scrape = scrape_registry(gauges, queue);
         let mut out = String::with_capacity(4096);
         // Writing into a String cannot fail; the encoder's error type is fmt's.

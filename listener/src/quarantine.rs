@@ -43,7 +43,7 @@ const JOB_NAME: &str = "quarantined";
 
 /// What a request with a bad signature gets.
 #[derive(Clone)]
-pub enum BadSignaturePolicy {
+pub(crate) enum BadSignaturePolicy {
     /// 401, nothing stored.
     Reject,
     /// 200 once the request is in the quarantine queue; 401 past its limits.

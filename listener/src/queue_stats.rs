@@ -8,13 +8,13 @@ use bullmq_rs::{JobCounts, Queue};
 use tokio::sync::Mutex;
 
 /// How long one read of the queue's figures serves scrapes.
-pub const MAX_AGE: Duration = Duration::from_secs(1);
+pub(crate) const MAX_AGE: Duration = Duration::from_secs(1);
 /// How long a scrape waits for Redis before leaving the queue's figures out.
 const READ_TIMEOUT: Duration = Duration::from_millis(250);
 
 /// The queue's figures at one moment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct QueueStats {
+pub(crate) struct QueueStats {
     /// Jobs in each state (`waiting` includes BullMQ 5's `paused` list).
     pub counts: JobCounts,
     /// How long ago the job next in line was added; zero when no job waits.
@@ -23,14 +23,14 @@ pub struct QueueStats {
 
 /// The last read of the queue's figures and when it was made.
 #[derive(Debug)]
-pub struct QueueStatsCache {
+pub(crate) struct QueueStatsCache {
     queue: Queue,
     last: Mutex<Option<(Instant, Option<QueueStats>)>>,
 }
 
 impl QueueStatsCache {
     /// A cache that reads `queue` on the first scrape.
-    pub fn new(queue: Queue) -> Self {
+    pub(crate) fn new(queue: Queue) -> Self {
         Self {
             queue,
             last: Mutex::new(None),
@@ -40,7 +40,7 @@ impl QueueStatsCache {
     /// The figures, read now when the last read is older than [`MAX_AGE`]. `None` when
     /// Redis did not answer in time: the figures are then left out, never guessed, and
     /// Redis is asked again only after [`MAX_AGE`] too.
-    pub async fn read(&self) -> Option<QueueStats> {
+    pub(crate) async fn read(&self) -> Option<QueueStats> {
         let mut last = self.last.lock().await;
         if let Some((read_at, stats)) = *last
             && read_at.elapsed() < MAX_AGE

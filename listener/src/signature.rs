@@ -16,7 +16,7 @@ use sha1::{Digest, Sha1};
 use sha2::Sha256;
 
 /// The request header carrying the signature (HTTP header names match in any case).
-pub const SIGNATURE_HEADER: &str = "x-webhook-signature";
+pub(crate) const SIGNATURE_HEADER: &str = "x-webhook-signature";
 
 /// How a body is signed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -66,7 +66,7 @@ impl FromStr for Secret {
 /// Why a signature was refused; [`Rejection::as_str`] is the metric label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum Rejection {
+pub(crate) enum Rejection {
     /// No signature header, or an empty one.
     Missing,
     /// Not a hex digest of the scheme's length.
@@ -77,7 +77,7 @@ pub enum Rejection {
 
 impl Rejection {
     /// A short lower-case label: `missing`, `malformed` or `mismatch`.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Missing => "missing",
             Self::Malformed => "malformed",
@@ -88,7 +88,7 @@ impl Rejection {
 
 /// Checks webhook signatures against every active secret (several during a rotation).
 #[derive(Debug, Clone)]
-pub struct Verifier {
+pub(crate) struct Verifier {
     scheme: SignatureScheme,
     secrets: Vec<Secret>,
 }
@@ -96,23 +96,23 @@ pub struct Verifier {
 impl Verifier {
     /// A verifier for `scheme` accepting any of `secrets`. Empty secrets are dropped: they
     /// would let anyone sign. With no secret left, every body is accepted unchecked.
-    pub fn new(scheme: SignatureScheme, secrets: Vec<Secret>) -> Self {
+    pub(crate) fn new(scheme: SignatureScheme, secrets: Vec<Secret>) -> Self {
         let secrets = secrets.into_iter().filter(|s| !s.0.is_empty()).collect();
         Self { scheme, secrets }
     }
 
     /// Whether signatures are checked at all (false when no secret is configured).
-    pub fn is_enabled(&self) -> bool {
+    pub(crate) fn is_enabled(&self) -> bool {
         !self.secrets.is_empty()
     }
 
     /// The configured algorithm.
-    pub fn scheme(&self) -> SignatureScheme {
+    pub(crate) fn scheme(&self) -> SignatureScheme {
         self.scheme
     }
 
     /// How many secrets are active.
-    pub fn secret_count(&self) -> usize {
+    pub(crate) fn secret_count(&self) -> usize {
         self.secrets.len()
     }
 
@@ -123,7 +123,7 @@ impl Verifier {
     /// [`Rejection::Missing`] when the header is absent or blank, [`Rejection::Malformed`]
     /// when it is not a hex digest of the right length, [`Rejection::Mismatch`] when no
     /// active secret produces it.
-    pub fn verify(&self, header: Option<&[u8]>, body: &[u8]) -> Result<(), Rejection> {
+    pub(crate) fn verify(&self, header: Option<&[u8]>, body: &[u8]) -> Result<(), Rejection> {
         if !self.is_enabled() {
             return Ok(());
         }

@@ -7,8 +7,8 @@ use std::path::Path;
 
 use chrono::{DateTime, SecondsFormat};
 use listener::Error;
-use listener::config::SpoolCommand;
-use listener::spool::{ExportedRecord, Spool};
+use listener::SpoolCommand;
+use listener::{ExportedRecord, Spool};
 use serde_json::json;
 
 /// Runs `command` on the spool in `spool_dir`, writing to stdout.

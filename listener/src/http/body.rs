@@ -26,14 +26,14 @@ const BUDGET_RETRY_AFTER: Duration = Duration::from_secs(1);
 
 /// The process-wide budget of body bytes in flight.
 #[derive(Debug)]
-pub struct BodyBudget {
+pub(crate) struct BodyBudget {
     limit: usize,
     taken: AtomicUsize,
 }
 
 impl BodyBudget {
     /// A budget of `limit` bytes.
-    pub fn new(limit: usize) -> Self {
+    pub(crate) fn new(limit: usize) -> Self {
         Self {
             limit,
             taken: AtomicUsize::new(0),
@@ -41,13 +41,8 @@ impl BodyBudget {
     }
 
     /// Bytes held by bodies now (the `sellsy_listener_inflight_body_bytes` gauge).
-    pub fn in_flight(&self) -> usize {
+    pub(crate) fn in_flight(&self) -> usize {
         self.taken.load(Ordering::Relaxed)
-    }
-
-    /// The budget.
-    pub fn limit(&self) -> usize {
-        self.limit
     }
 
     fn take(&self, bytes: usize) -> bool {
@@ -67,7 +62,7 @@ impl BodyBudget {
 
 /// A request body read within both limits. It holds its share of the budget until dropped.
 #[derive(Debug)]
-pub struct Body {
+pub(crate) struct Body {
     bytes: Vec<u8>,
     budget: Arc<BodyBudget>,
     /// Bytes taken from the budget: the buffer's capacity.
@@ -122,7 +117,7 @@ impl Drop for Body {
 /// # Errors
 /// [`ApiError::PayloadTooLarge`], [`ApiError::Unavailable`], or [`ApiError::BadRequest`]
 /// when the body cannot be read (the connection broke).
-pub async fn read(
+pub(crate) async fn read(
     request: &HttpRequest,
     mut payload: web::Payload,
     budget: &Arc<BodyBudget>,

@@ -13,7 +13,7 @@
 //! accepts and runs the workers, actix-http speaks HTTP/1.1 over each `TimedStream`, and
 //! the actix-web `App` of [`routes::configure`] answers.
 
-pub mod body;
+pub(crate) mod body;
 mod connections;
 mod deadline;
 
@@ -27,7 +27,7 @@ use actix_web::dev::AppConfig;
 use actix_web::rt::net::TcpStream;
 use actix_web::{App, web};
 
-pub use body::BodyBudget;
+pub(crate) use body::BodyBudget;
 
 use crate::config::Config;
 use crate::ingest::Ingest;

@@ -22,8 +22,8 @@
 //! (senders wait beyond either), and one Redis call carries at most [`MAX_BATCH`] events and
 //! [`MAX_BATCH_BYTES`] of data.
 
-pub mod redis;
-pub mod state;
+pub(crate) mod redis;
+pub(crate) mod state;
 
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -39,18 +39,18 @@ use self::redis::{AddOutcome, RedisStore};
 use self::state::{Destination, Router};
 
 /// Most events sent in one Redis call.
-pub const MAX_BATCH: usize = 512;
+pub(crate) const MAX_BATCH: usize = 512;
 /// Most job data, in bytes, sent in one Redis call (one event larger than this goes alone).
-pub const MAX_BATCH_BYTES: usize = 4 << 20;
+pub(crate) const MAX_BATCH_BYTES: usize = 4 << 20;
 /// Events that may wait for one batcher before senders wait too.
-pub const QUEUE_CAPACITY: usize = 8192;
+pub(crate) const QUEUE_CAPACITY: usize = 8192;
 /// Job data, in bytes, that may wait for one batcher (or be in its batch) before senders
 /// wait too.
-pub const QUEUE_MAX_BYTES: usize = 32 << 20;
+pub(crate) const QUEUE_MAX_BYTES: usize = 32 << 20;
 
 /// Where an acknowledged event is.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Stored {
+pub(crate) enum Stored {
     /// A BullMQ job (or the job that already holds this event's id).
     InRedis(JobId),
     /// In the local spool, under this sequence number.
@@ -59,10 +59,10 @@ pub enum Stored {
 
 /// Neither Redis nor the spool could store the event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Unavailable;
+pub(crate) struct Unavailable;
 
 /// State shared by the batchers, the drainer and the routes.
-pub struct Shared {
+pub(crate) struct Shared {
     /// The queue events go to (the drainer, probes and metrics use it; each HTTP worker
     /// adds through a connection of its own).
     pub queue: Queue,
@@ -76,7 +76,7 @@ pub struct Shared {
 
 impl Shared {
     /// Shares these parts; Redis counts as unreachable until it answers.
-    pub fn new(
+    pub(crate) fn new(
         queue: Queue,
         spool: Arc<Spool>,
         durability: Durability,
@@ -91,12 +91,12 @@ impl Shared {
     }
 
     /// The spool (it may be failing: see [`Spool::health`]).
-    pub fn spool(&self) -> &Arc<Spool> {
+    pub(crate) fn spool(&self) -> &Arc<Spool> {
         self.router.spool()
     }
 
     /// Events waiting in the spool.
-    pub fn spool_len(&self) -> u64 {
+    pub(crate) fn spool_len(&self) -> u64 {
         self.spool().len()
     }
 }
@@ -127,7 +127,7 @@ impl Pending {
 
 /// The handle the routes store events through. Cheap to clone.
 #[derive(Clone)]
-pub struct Ingest {
+pub(crate) struct Ingest {
     sender: mpsc::Sender<Pending>,
     bytes: Arc<Semaphore>,
 }
@@ -137,7 +137,7 @@ impl Ingest {
     /// connection of this thread's own, so that a request, its batch and the Redis reply
     /// never wait for another thread to wake up). It ends when every `Ingest` is dropped,
     /// after storing what was already handed to it.
-    pub fn start(shared: Arc<Shared>, queue: Queue) -> Self {
+    pub(crate) fn start(shared: Arc<Shared>, queue: Queue) -> Self {
         let (sender, receiver) = mpsc::channel(QUEUE_CAPACITY);
         // Connects now rather than on the first event, which would otherwise pay for the
         // connection within its deadline.
@@ -164,7 +164,11 @@ impl Ingest {
     ///
     /// # Errors
     /// [`Unavailable`] when neither could take it.
-    pub async fn store(&self, job: NewJob, received: Instant) -> Result<Stored, Unavailable> {
+    pub(crate) async fn store(
+        &self,
+        job: NewJob,
+        received: Instant,
+    ) -> Result<Stored, Unavailable> {
         let cost = job.data_json().len().clamp(1, QUEUE_MAX_BYTES);
         let permit = self
             .bytes

@@ -49,7 +49,7 @@ pub(crate) enum Destination {
 
 /// The state machine described in the module docs.
 #[derive(Debug)]
-pub struct Router {
+pub(crate) struct Router {
     redis_accepting: AtomicBool,
     spool: Arc<Spool>,
     wake_drainer: Notify,
@@ -77,12 +77,12 @@ impl Router {
     }
 
     /// Whether Redis took the last write tried (or the last probe answered).
-    pub fn redis_accepting(&self) -> bool {
+    pub(crate) fn redis_accepting(&self) -> bool {
         self.redis_accepting.load(Ordering::Relaxed)
     }
 
     /// The spool (it may be failing: see [`Spool::health`]).
-    pub fn spool(&self) -> &Arc<Spool> {
+    pub(crate) fn spool(&self) -> &Arc<Spool> {
         &self.spool
     }
 

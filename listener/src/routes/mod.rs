@@ -17,13 +17,13 @@ use crate::sellsy::SellsyEvent;
 use crate::signature::Verifier;
 
 /// Header carrying the request id (taken from the client when it sends one).
-pub const REQUEST_ID_HEADER: &str = "x-request-id";
+pub(crate) const REQUEST_ID_HEADER: &str = "x-request-id";
 
 /// Where Sellsy posts.
-pub const WEBHOOK_PATH: &str = "/webhook/sellsy";
+pub(crate) const WEBHOOK_PATH: &str = "/webhook/sellsy";
 
 /// Everything the routes need.
-pub struct AppState {
+pub(crate) struct AppState {
     /// Stores events (Redis, else spool).
     pub ingest: Ingest,
     /// Queue, spool and metrics.
@@ -72,7 +72,7 @@ impl JobTemplate {
 }
 
 /// Registers every route on `cfg`.
-pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
+pub(crate) fn configure(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
     let max_body = state.max_body_bytes;
     cfg.app_data(state)
         .app_data(web::PayloadConfig::new(max_body))

@@ -66,7 +66,7 @@ use crate::error::Error;
 const FILE_NAME: &str = "spool.redb";
 
 /// Least time between two attempts to reopen the file after an error.
-pub const REOPEN_INTERVAL: Duration = Duration::from_millis(500);
+pub(crate) const REOPEN_INTERVAL: Duration = Duration::from_millis(500);
 
 /// An emptied spool is compacted when its file is larger than this (or than half the
 /// limit): a fresh file takes a few MiB, so smaller ones are not worth the rewrite.

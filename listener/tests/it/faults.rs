@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use listener::spool::{Spool, SpoolRecord};
+use listener::{Spool, SpoolRecord};
 use redis::Commands;
 use testkit::{RedisServer, eventually};
 

@@ -6,8 +6,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bullmq_rs::Queue;
-use listener::ingest::Durability;
-use listener::quarantine::{Quarantine, QuarantineLimits};
+use listener::Durability;
+use listener::{Quarantine, QuarantineLimits};
 use redis::Commands;
 use testkit::{RedisServer, eventually};
 

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use bullmq_rs::{JobId, JobOptions, NewJob};
-use listener::spool::{Spool, SpoolRecord};
+use listener::{Spool, SpoolRecord};
 
 use crate::support::TempDir;
 
