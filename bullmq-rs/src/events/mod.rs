@@ -1,0 +1,485 @@
+//! `QueueEvents`: follows a queue's `events` stream (BullMQ's `QueueEvents`) with
+//! `XREAD BLOCK` on a connection of its own, and survives lost connections by reading on
+//! from the last entry it read.
+
+mod event;
+mod wait;
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use redis::Value;
+
+pub use event::{EventEntry, EventId, QueueEvent};
+pub use wait::JobOutcome;
+
+use crate::Result;
+use crate::connection::{self, Connection, ConnectionSettings, Topology};
+use crate::error::Error;
+use crate::keys::QueueKeys;
+
+/// How long one `XREAD` blocks by default (BullMQ's `blockingTimeout`).
+const DEFAULT_BLOCK_TIME: Duration = Duration::from_secs(10);
+/// Most entries one read returns (BullMQ reads without a limit; this only pages).
+const READ_BATCH: u32 = 500;
+/// Extra time a blocked read may take to answer before it counts as lost.
+const REPLY_MARGIN: Duration = Duration::from_secs(5);
+/// First wait after a failed read; it doubles with each further failure.
+const FIRST_RETRY_DELAY: Duration = Duration::from_millis(100);
+/// Longest wait between failed reads (BullMQ waits 5 s after a connection error).
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
+
+type Read = Pin<Box<dyn Future<Output = Result<Vec<EventEntry>>> + Send>>;
+
+/// Follows the `events` stream of one queue, as BullMQ's `QueueEvents` does: a
+/// [`futures_core::Stream`] of [`QueueEvent`]s (or call [`QueueEvents::next`]).
+///
+/// It reads with `XREAD BLOCK` on a connection of its own, so a blocked read never delays
+/// other requests. It starts at the end of the stream as it is when [`connect`] returns
+/// (or after a given entry), and reads on from the last entry it read: when the connection
+/// is lost, the read fails with an `Err` item, and the next poll waits a little (100 ms,
+/// doubling up to 5 s), reconnects and goes on where it stopped, so no entry is skipped or
+/// repeated. An `Err` item does not end the stream.
+///
+/// ```no_run
+/// use bullmq_rs::{QueueEvent, QueueEvents};
+///
+/// # async fn demo() -> bullmq_rs::Result<()> {
+/// let mut events = QueueEvents::connect("redis://127.0.0.1:6379", "emails").await?;
+/// loop {
+///     match events.next().await {
+///         Ok(QueueEvent::Completed { job_id, return_value, .. }) => {
+///             println!("{job_id} returned {return_value}");
+///         }
+///         Ok(QueueEvent::Failed { job_id, failed_reason, .. }) => {
+///             println!("{job_id} failed: {failed_reason}");
+///         }
+///         Ok(other) => println!("{} {:?}", other.name(), other.job_id()),
+///         Err(err) => eprintln!("events: {err} (reading on)"),
+///     }
+/// }
+/// # }
+/// ```
+///
+/// [`connect`]: QueueEventsBuilder::connect
+pub struct QueueEvents {
+    conn: Connection,
+    keys: QueueKeys,
+    block: Duration,
+    /// The last entry read from Redis: the next read starts after it.
+    read_after: EventId,
+    /// Entries read and not handed out yet.
+    buffer: VecDeque<EventEntry>,
+    /// The last entry handed out (or the starting point).
+    position: EventId,
+    /// Failed reads in a row, for the wait before the next one.
+    failures: u32,
+    /// A read in flight, kept across polls (and across dropped `next` calls).
+    reading: Option<Read>,
+}
+
+impl std::fmt::Debug for QueueEvents {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QueueEvents")
+            .field("keys", &self.keys)
+            .field("position", &self.position)
+            .finish_non_exhaustive()
+    }
+}
+
+impl QueueEvents {
+    /// Follows queue `name` (default prefix) from now on.
+    ///
+    /// # Errors
+    /// See [`QueueEventsBuilder::connect`].
+    pub async fn connect(url: &str, name: &str) -> Result<Self> {
+        Self::builder(name).connect(url).await
+    }
+
+    /// Starts configuring a reader for queue `name`.
+    pub fn builder(name: &str) -> QueueEventsBuilder {
+        QueueEventsBuilder {
+            name: name.to_owned(),
+            prefix: crate::DEFAULT_PREFIX.to_owned(),
+            topology: Topology::Single,
+            settings: ConnectionSettings::default(),
+            start_after: None,
+            block: DEFAULT_BLOCK_TIME,
+        }
+    }
+
+    /// The queue's keys.
+    pub fn keys(&self) -> &QueueKeys {
+        &self.keys
+    }
+
+    /// The id of the last entry handed out, or the starting point before the first one.
+    /// Store it to resume later with [`QueueEventsBuilder::start_after`].
+    pub fn position(&self) -> &EventId {
+        &self.position
+    }
+
+    /// The next event, waiting for one as long as it takes.
+    ///
+    /// Cancel-safe: a call dropped while waiting loses nothing.
+    ///
+    /// # Errors
+    /// [`Error::Redis`] when a read fails (the connection is lost, Redis restarts); call
+    /// again to wait a little and read on from the same place.
+    /// [`Error::UnexpectedReply`] when the key is not a stream.
+    pub async fn next(&mut self) -> Result<QueueEvent> {
+        self.next_entry().await.map(QueueEvent::from_entry)
+    }
+
+    /// The next entry as stored, untyped (as [`QueueEvents::next`] otherwise).
+    ///
+    /// # Errors
+    /// As [`QueueEvents::next`].
+    pub async fn next_entry(&mut self) -> Result<EventEntry> {
+        std::future::poll_fn(|cx| self.poll_entry(cx)).await
+    }
+
+    fn poll_entry(&mut self, cx: &mut Context<'_>) -> Poll<Result<EventEntry>> {
+        loop {
+            if let Some(entry) = self.take_buffered() {
+                return Poll::Ready(Ok(entry));
+            }
+            let reading = match self.reading.take() {
+                Some(reading) => reading,
+                None => Box::pin(read(self.read_request(Some(self.block)))),
+            };
+            let reading = self.reading.insert(reading);
+            let result = ready!(reading.as_mut().poll(cx));
+            self.reading = None;
+            if let Err(err) = self.absorb(result) {
+                return Poll::Ready(Err(err));
+            }
+        }
+    }
+
+    fn take_buffered(&mut self) -> Option<EventEntry> {
+        let entry = self.buffer.pop_front()?;
+        self.position = entry.id.clone();
+        Some(entry)
+    }
+
+    /// What the next read asks for: after the last entry read, waiting first when the
+    /// previous reads failed.
+    fn read_request(&self, block: Option<Duration>) -> ReadRequest {
+        let retry_delay = match self.failures {
+            0 => Duration::ZERO,
+            n => FIRST_RETRY_DELAY
+                .saturating_mul(1 << (n - 1).min(10))
+                .min(MAX_RETRY_DELAY),
+        };
+        ReadRequest {
+            conn: self.conn.clone(),
+            key: self.keys.events.clone(),
+            after: self.read_after.clone(),
+            block,
+            retry_delay,
+        }
+    }
+
+    /// Keeps what a read brought, or counts its failure.
+    fn absorb(&mut self, result: Result<Vec<EventEntry>>) -> Result<()> {
+        match result {
+            Ok(entries) => {
+                self.failures = 0;
+                if let Some(last) = entries.last() {
+                    self.read_after = last.id.clone();
+                }
+                self.buffer.extend(entries);
+                Ok(())
+            }
+            Err(err) => {
+                self.failures = self.failures.saturating_add(1);
+                Err(err)
+            }
+        }
+    }
+
+    /// Ends a read left in flight by a dropped call, keeping what it brought.
+    async fn settle(&mut self) -> Result<()> {
+        match self.reading.take() {
+            Some(reading) => {
+                let result = reading.await;
+                self.absorb(result)
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Reads what the stream holds now, without blocking; `false` when it held nothing.
+    async fn read_now(&mut self) -> Result<bool> {
+        self.settle().await?;
+        let result = read(self.read_request(None)).await;
+        let before = self.buffer.len();
+        self.absorb(result)?;
+        Ok(self.buffer.len() > before)
+    }
+}
+
+impl futures_core::Stream for QueueEvents {
+    type Item = Result<QueueEvent>;
+
+    /// Never ends: errors are items (see [`QueueEvents::next`]).
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.get_mut()
+            .poll_entry(cx)
+            .map(|entry| Some(entry.map(QueueEvent::from_entry)))
+    }
+}
+
+/// Options of a [`QueueEvents`].
+#[derive(Debug, Clone)]
+pub struct QueueEventsBuilder {
+    name: String,
+    prefix: String,
+    topology: Topology,
+    settings: ConnectionSettings,
+    start_after: Option<EventId>,
+    block: Duration,
+}
+
+impl QueueEventsBuilder {
+    /// Key prefix (default `bull`).
+    pub fn prefix(mut self, prefix: &str) -> Self {
+        self.prefix = prefix.to_owned();
+        self
+    }
+
+    /// Talks to a Redis Cluster: `url` is any of its nodes; the prefix (or the name) must
+    /// hold a hash tag such as `{sellsy}`.
+    pub fn cluster(self) -> Self {
+        self.topology(Topology::Cluster)
+    }
+
+    /// Talks to the primary that Redis Sentinel manages under `master`: `url` is a
+    /// sentinel (or several, comma-separated).
+    pub fn sentinel(self, master: &str) -> Self {
+        self.topology(Topology::sentinel(master))
+    }
+
+    /// How the Redis behind `url` is deployed (default [`Topology::Single`]).
+    pub fn topology(mut self, topology: Topology) -> Self {
+        self.topology = topology;
+        self
+    }
+
+    /// Limit on one connection attempt (default 2 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.connect_timeout = timeout;
+        self
+    }
+
+    /// Reads the entries after `id` first (BullMQ's `lastEventId`), e.g. a
+    /// [`QueueEvents::position`] stored earlier, or [`EventId::zero`] for the whole
+    /// stream. By default reading starts at the end of the stream.
+    pub fn start_after(mut self, id: EventId) -> Self {
+        self.start_after = Some(id);
+        self
+    }
+
+    /// How long one `XREAD` blocks before it is sent again (default 10 s, BullMQ's
+    /// `blockingTimeout`). A read not answered 5 s after that counts as lost, so this also
+    /// bounds how long a silently dead connection goes unnoticed. Zero blocks for ever.
+    pub fn block_time(mut self, block: Duration) -> Self {
+        self.block = block;
+        self
+    }
+
+    /// Opens a connection of its own to `url` and, unless [`start_after`] says otherwise,
+    /// notes where the stream ends now: events from then on are read.
+    ///
+    /// # Errors
+    /// [`Error::InvalidQueue`] for a bad name or prefix, [`Error::InvalidUrl`],
+    /// [`Error::Connect`] when Redis cannot be reached, [`Error::Redis`] when the end of
+    /// the stream cannot be read.
+    ///
+    /// [`start_after`]: QueueEventsBuilder::start_after
+    pub async fn connect(self, url: &str) -> Result<QueueEvents> {
+        let keys = QueueKeys::for_connection(&self.prefix, &self.name, &self.topology)?;
+        let settings = ConnectionSettings {
+            response_timeout: (!self.block.is_zero()).then_some(self.block + REPLY_MARGIN),
+            ..self.settings
+        };
+        let mut conn = connection::open(url, settings, &self.topology).await?;
+        let start = match self.start_after {
+            Some(id) => id,
+            None => stream_end(&mut conn, &keys.events).await?,
+        };
+        Ok(QueueEvents {
+            conn,
+            keys,
+            block: self.block,
+            read_after: start.clone(),
+            buffer: VecDeque::new(),
+            position: start,
+            failures: 0,
+            reading: None,
+        })
+    }
+}
+
+/// One `XREAD`, with what it needs owned, so that it can outlive a poll.
+struct ReadRequest {
+    conn: Connection,
+    key: String,
+    after: EventId,
+    /// `None` answers at once.
+    block: Option<Duration>,
+    retry_delay: Duration,
+}
+
+async fn read(request: ReadRequest) -> Result<Vec<EventEntry>> {
+    let ReadRequest {
+        mut conn,
+        key,
+        after,
+        block,
+        retry_delay,
+    } = request;
+    if !retry_delay.is_zero() {
+        tokio::time::sleep(retry_delay).await;
+    }
+    let mut cmd = redis::cmd("XREAD");
+    cmd.arg("COUNT").arg(READ_BATCH);
+    if let Some(block) = block {
+        cmd.arg("BLOCK").arg(crate::codec::as_millis(block));
+    }
+    let reply: Value = cmd
+        .arg("STREAMS")
+        .arg(&key)
+        .arg(after.as_str())
+        .query_async(&mut conn)
+        .await?;
+    parse_xread(reply)
+}
+
+/// The id of the stream's last entry, or `0-0` when it has none (yet).
+async fn stream_end(conn: &mut Connection, key: &str) -> Result<EventId> {
+    let reply: Value = redis::cmd("XREVRANGE")
+        .arg(key)
+        .arg("+")
+        .arg("-")
+        .arg("COUNT")
+        .arg(1)
+        .query_async(conn)
+        .await?;
+    Ok(parse_entries(reply, "XREVRANGE")?
+        .pop()
+        .map_or_else(EventId::zero, |entry| entry.id))
+}
+
+/// `XREAD` answers nil when the block time passed, else `[[key, entries]]` (RESP2) or
+/// `{key: entries}` (RESP3).
+fn parse_xread(reply: Value) -> Result<Vec<EventEntry>> {
+    let streams = match reply {
+        Value::Nil => return Ok(Vec::new()),
+        Value::Array(streams) => streams
+            .into_iter()
+            .map(|stream| match stream {
+                Value::Array(mut pair) if pair.len() == 2 => Ok(pair.remove(1)),
+                other => Err(unexpected("XREAD", format!("stream {other:?}"))),
+            })
+            .collect::<Result<Vec<Value>>>()?,
+        Value::Map(streams) => streams.into_iter().map(|(_, entries)| entries).collect(),
+        other => return Err(unexpected("XREAD", format!("{other:?}"))),
+    };
+    let mut entries = Vec::new();
+    for stream in streams {
+        entries.extend(parse_entries(stream, "XREAD")?);
+    }
+    Ok(entries)
+}
+
+/// `[[id, [field, value, ...]], ...]`.
+fn parse_entries(reply: Value, command: &'static str) -> Result<Vec<EventEntry>> {
+    let Value::Array(entries) = reply else {
+        return Err(unexpected(command, format!("entries {reply:?}")));
+    };
+    entries
+        .into_iter()
+        .map(|entry| {
+            let Value::Array(parts) = entry else {
+                return Err(unexpected(command, format!("entry {entry:?}")));
+            };
+            let [id, fields]: [Value; 2] = parts
+                .try_into()
+                .map_err(|parts| unexpected(command, format!("entry {parts:?}")))?;
+            let fields = match fields {
+                Value::Array(values) => values,
+                // RESP3 may answer a map.
+                Value::Map(pairs) => pairs.into_iter().flat_map(|(f, v)| [f, v]).collect(),
+                other => return Err(unexpected(command, format!("fields {other:?}"))),
+            };
+            let mut texts = fields.into_iter().map(text);
+            let mut pairs = Vec::new();
+            while let (Some(field), Some(value)) = (texts.next(), texts.next()) {
+                pairs.push((field?, value?));
+            }
+            Ok(EventEntry {
+                id: EventId::from_redis(text(id)?),
+                fields: pairs,
+            })
+        })
+        .collect()
+}
+
+fn text(value: Value) -> Result<String> {
+    match value {
+        Value::BulkString(bytes) => Ok(String::from_utf8(bytes)
+            .unwrap_or_else(|err| String::from_utf8_lossy(err.as_bytes()).into_owned())),
+        Value::SimpleString(text) => Ok(text),
+        Value::VerbatimString { text, .. } => Ok(text),
+        other => Err(unexpected("XREAD", format!("field {other:?}"))),
+    }
+}
+
+fn unexpected(command: &'static str, detail: String) -> Error {
+    Error::UnexpectedReply { command, detail }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bulk(text: &str) -> Value {
+        Value::BulkString(text.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn xread_replies_of_both_protocols_become_entries() {
+        let entry = Value::Array(vec![
+            bulk("1-0"),
+            Value::Array(vec![bulk("event"), bulk("drained")]),
+        ]);
+        let resp2 = Value::Array(vec![Value::Array(vec![
+            bulk("bull:q:events"),
+            Value::Array(vec![entry.clone()]),
+        ])]);
+        let resp3 = Value::Map(vec![(bulk("bull:q:events"), Value::Array(vec![entry]))]);
+        for reply in [resp2, resp3] {
+            let entries = parse_xread(reply).unwrap();
+            assert_eq!(entries.len(), 1);
+            assert_eq!(entries[0].id.as_str(), "1-0");
+            assert_eq!(entries[0].name(), "drained");
+        }
+        assert!(parse_xread(Value::Nil).unwrap().is_empty());
+        assert!(parse_xread(Value::Int(3)).is_err());
+    }
+
+    #[test]
+    fn invalid_utf8_is_replaced_as_node_does() {
+        let entry = Value::Array(vec![Value::Array(vec![
+            bulk("1-0"),
+            Value::Array(vec![bulk("event"), Value::BulkString(vec![b'a', 0xff])]),
+        ])]);
+        let entries = parse_entries(entry, "XRANGE").unwrap();
+        assert_eq!(entries[0].name(), "a\u{fffd}");
+    }
+}
