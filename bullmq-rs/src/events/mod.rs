@@ -8,6 +8,7 @@ mod wait;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Mutex;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
@@ -77,8 +78,10 @@ pub struct QueueEvents {
     position: EventId,
     /// Failed reads in a row, for the wait before the next one.
     failures: u32,
-    /// A read in flight, kept across polls (and across dropped `next` calls).
-    reading: Option<Read>,
+    /// A read in flight, kept across polls (and across dropped `next` calls). Only ever
+    /// reached through `&mut self` (`Mutex::get_mut`, no locking): the mutex is there so
+    /// that a reader is `Sync` although the read is not.
+    reading: Mutex<Option<Read>>,
 }
 
 impl std::fmt::Debug for QueueEvents {
@@ -147,17 +150,23 @@ impl QueueEvents {
             if let Some(entry) = self.take_buffered() {
                 return Poll::Ready(Ok(entry));
             }
-            let reading = match self.reading.take() {
+            let reading = match self.in_flight().take() {
                 Some(reading) => reading,
                 None => Box::pin(read(self.read_request(Some(self.block)))),
             };
-            let reading = self.reading.insert(reading);
+            let reading = self.in_flight().insert(reading);
             let result = ready!(reading.as_mut().poll(cx));
-            self.reading = None;
+            *self.in_flight() = None;
             if let Err(err) = self.absorb(result) {
                 return Poll::Ready(Err(err));
             }
         }
+    }
+
+    fn in_flight(&mut self) -> &mut Option<Read> {
+        self.reading
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn take_buffered(&mut self) -> Option<EventEntry> {
@@ -204,7 +213,7 @@ impl QueueEvents {
 
     /// Ends a read left in flight by a dropped call, keeping what it brought.
     async fn settle(&mut self) -> Result<()> {
-        match self.reading.take() {
+        match self.in_flight().take() {
             Some(reading) => {
                 let result = reading.await;
                 self.absorb(result)
@@ -320,7 +329,7 @@ impl QueueEventsBuilder {
             buffer: VecDeque::new(),
             position: start,
             failures: 0,
-            reading: None,
+            reading: Mutex::new(None),
         })
     }
 }

@@ -9,6 +9,7 @@ mod differential;
 mod jobs;
 mod node_workers;
 mod queue_control;
+mod queue_events;
 mod sentinel;
 mod steps;
 mod worker;
