@@ -34,7 +34,10 @@ impl EventId {
     fn parts(&self) -> (u64, u64) {
         // Construction checked the form, so both parts are numbers.
         let (ms, seq) = self.0.split_once('-').unwrap_or((&self.0, "0"));
-        (ms.parse().unwrap_or_default(), seq.parse().unwrap_or_default())
+        (
+            ms.parse().unwrap_or_default(),
+            seq.parse().unwrap_or_default(),
+        )
     }
 
     /// An id read from Redis, trusted as is.
@@ -526,7 +529,10 @@ mod tests {
         ]));
         assert!(matches!(
             delayed,
-            QueueEvent::Delayed { delay: 1_700_000_000_500, .. }
+            QueueEvent::Delayed {
+                delay: 1_700_000_000_500,
+                ..
+            }
         ));
         let drained = QueueEvent::from_entry(entry(&[("event", "drained")]));
         assert!(matches!(drained, QueueEvent::Drained { .. }));
@@ -537,13 +543,20 @@ mod tests {
     fn unknown_or_malformed_entries_are_kept_as_other() {
         for fields in [
             vec![("event", "custom"), ("a", "1")],
-            vec![("event", "completed"), ("jobId", "1"), ("returnvalue", "not json")],
+            vec![
+                ("event", "completed"),
+                ("jobId", "1"),
+                ("returnvalue", "not json"),
+            ],
             vec![("event", "delayed"), ("jobId", "1"), ("delay", "soon")],
             vec![("event", "failed"), ("failedReason", "boom")],
             vec![("no-event", "x")],
         ] {
             let event = QueueEvent::from_entry(entry(&fields));
-            let QueueEvent::Other { name, fields: kept, .. } = &event else {
+            let QueueEvent::Other {
+                name, fields: kept, ..
+            } = &event
+            else {
                 panic!("{event:?} should be Other");
             };
             let expected: Vec<(String, String)> = fields
@@ -552,7 +565,10 @@ mod tests {
                 .map(|(f, v)| ((*f).to_owned(), (*v).to_owned()))
                 .collect();
             assert_eq!(*kept, expected);
-            let stored_name = fields.iter().find(|(f, _)| *f == "event").map_or("", |(_, v)| *v);
+            let stored_name = fields
+                .iter()
+                .find(|(f, _)| *f == "event")
+                .map_or("", |(_, v)| *v);
             assert_eq!(name, stored_name);
             assert_eq!(event.name(), stored_name);
         }

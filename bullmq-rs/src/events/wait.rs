@@ -143,7 +143,9 @@ fn outcome_of(event: &QueueEvent, job_id: &JobId) -> Result<Option<JobOutcome>> 
         // `Other` has no job id: a finish whose fields did not parse is caught below.
         if let QueueEvent::Other { name, fields, .. } = event
             && (name == "completed" || name == "failed")
-            && fields.iter().any(|(f, v)| f == "jobId" && v == job_id.as_str())
+            && fields
+                .iter()
+                .any(|(f, v)| f == "jobId" && v == job_id.as_str())
         {
             return Err(Error::UnexpectedReply {
                 command: "XREAD",

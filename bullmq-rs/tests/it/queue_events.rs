@@ -8,8 +8,8 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use bullmq_rs::{
-    ActiveJob, BullmqMajor, EventId, JobError, JobOptions, JobOutcome, JobState, Queue,
-    QueueEvent, QueueEvents, Worker,
+    ActiveJob, BullmqMajor, EventId, JobError, JobOptions, JobOutcome, JobState, Queue, QueueEvent,
+    QueueEvents, Worker,
 };
 use serde_json::{Map, Value, json};
 use testkit::RedisServer;
@@ -85,8 +85,16 @@ async fn play_scenario(redis: &RedisServer, queue: &Queue, major: BullmqMajor) {
         ("later", json!({"n": 2}), json!({"delay": 300})),
         ("custom", json!({"n": 3}), json!({"jobId": "custom-1"})),
         ("custom", json!({"n": 4}), json!({"jobId": "custom-1"})),
-        ("dedup", json!({"n": 5}), json!({"deduplication": {"id": "d1"}})),
-        ("dedup", json!({"n": 6}), json!({"deduplication": {"id": "d1"}})),
+        (
+            "dedup",
+            json!({"n": 5}),
+            json!({"deduplication": {"id": "d1"}}),
+        ),
+        (
+            "dedup",
+            json!({"n": 6}),
+            json!({"deduplication": {"id": "d1"}}),
+        ),
     ];
     for (name, data, options) in adds {
         queue.add(name, &data, opts(options)).await.unwrap();
@@ -408,11 +416,19 @@ async fn wait_until_finished_returns_the_result_or_the_failure() {
     let redis = RedisServer::start();
     let queue = Queue::connect(&redis.url(), QUEUE).await.unwrap();
     let ok = queue
-        .add("ok", &json!({"n": 1, "sleepMs": 200}), JobOptions::default())
+        .add(
+            "ok",
+            &json!({"n": 1, "sleepMs": 200}),
+            JobOptions::default(),
+        )
         .await
         .unwrap();
     let bad = queue
-        .add("bad", &json!({"fail": true, "sleepMs": 200}), JobOptions::default())
+        .add(
+            "bad",
+            &json!({"fail": true, "sleepMs": 200}),
+            JobOptions::default(),
+        )
         .await
         .unwrap();
     let url = redis.url();
@@ -452,7 +468,11 @@ async fn wait_until_finished_sees_jobs_that_finished_before_it() {
         .unwrap();
     // Removed as it completes: only the stream still tells its result.
     let removed = queue
-        .add("removed", &json!({"n": 2}), opts(json!({"removeOnComplete": true})))
+        .add(
+            "removed",
+            &json!({"n": 2}),
+            opts(json!({"removeOnComplete": true})),
+        )
         .await
         .unwrap();
     let failed = queue
@@ -520,4 +540,40 @@ async fn wait_until_finished_gives_up_after_its_timeout() {
     );
     assert!(started.elapsed() >= Duration::from_millis(300));
     assert_eq!(state_of(&queue, &id).await, Some(JobState::Waiting));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_read_loses_nothing_and_the_stream_yields_typed_events() {
+    use futures_core::Stream;
+
+    let redis = RedisServer::start();
+    let queue = Queue::connect(&redis.url(), QUEUE).await.unwrap();
+    let mut events = QueueEvents::connect(&redis.url(), QUEUE).await.unwrap();
+    // Gives up while its XREAD is blocked in Redis: the read stays in flight.
+    let gave_up = tokio::time::timeout(Duration::from_millis(100), events.next()).await;
+    assert!(gave_up.is_err());
+
+    let id = queue
+        .add("greet", &json!({}), JobOptions::default())
+        .await
+        .unwrap();
+
+    let mut stream = std::pin::Pin::new(&mut events);
+    let added = std::future::poll_fn(|cx| stream.as_mut().poll_next(cx))
+        .await
+        .unwrap()
+        .unwrap();
+    let waiting = std::future::poll_fn(|cx| stream.as_mut().poll_next(cx))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(&added, QueueEvent::Added { job_id, name, .. } if job_id == &id && name == "greet"),
+        "{added:?}"
+    );
+    assert!(
+        matches!(&waiting, QueueEvent::Waiting { job_id, prev: None, .. } if job_id == &id),
+        "{waiting:?}"
+    );
+    assert_eq!(events.position(), waiting.id());
 }
