@@ -134,7 +134,7 @@ async fn play_scenario(redis: &RedisServer, queue: &Queue, major: BullmqMajor) {
         .await
         .unwrap();
     redis::cmd("XADD")
-        .arg(&format!("{PREFIX}:{QUEUE}:events"))
+        .arg(format!("{PREFIX}:{QUEUE}:events"))
         .arg("*")
         .arg("event")
         .arg(END)
