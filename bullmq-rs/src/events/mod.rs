@@ -39,7 +39,8 @@ type Read = Pin<Box<dyn Future<Output = Result<Vec<EventEntry>>> + Send>>;
 /// [`futures_core::Stream`] of [`QueueEvent`]s (or call [`QueueEvents::next`]).
 ///
 /// It reads with `XREAD BLOCK` on a connection of its own, so a blocked read never delays
-/// other requests. It starts at the end of the stream as it is when [`connect`] returns
+/// other requests ([`QueueEvents::wait_until_finished`] makes a second one on first use,
+/// for reads that must not wait behind a blocked one). It starts at the end of the stream as it is when [`connect`] returns
 /// (or after a given entry), and reads on from the last entry it read: when the connection
 /// is lost, the read fails with an `Err` item, and the next poll waits a little (100 ms,
 /// doubling up to 5 s), reconnects and goes on where it stopped, so no entry is skipped or
@@ -67,7 +68,11 @@ type Read = Pin<Box<dyn Future<Output = Result<Vec<EventEntry>>> + Send>>;
 ///
 /// [`connect`]: QueueEventsBuilder::connect
 pub struct QueueEvents {
-    conn: Connection,
+    /// Blocked in `XREAD` most of the time: nothing else waits behind it.
+    blocking: Connection,
+    /// For what must not wait behind a blocked read ([`QueueEvents::wait_until_finished`]);
+    /// made on first use.
+    commands: Connection,
     keys: QueueKeys,
     block: Duration,
     /// The last entry read from Redis: the next read starts after it.
@@ -178,6 +183,12 @@ impl QueueEvents {
     /// What the next read asks for: after the last entry read, waiting first when the
     /// previous reads failed.
     fn read_request(&self, block: Option<Duration>) -> ReadRequest {
+        // A read that answers at once goes through `commands`, so that it does not wait
+        // behind a blocked read left in flight.
+        let conn = match block {
+            Some(_) => &self.blocking,
+            None => &self.commands,
+        };
         let retry_delay = match self.failures {
             0 => Duration::ZERO,
             n => FIRST_RETRY_DELAY
@@ -185,7 +196,7 @@ impl QueueEvents {
                 .min(MAX_RETRY_DELAY),
         };
         ReadRequest {
-            conn: self.conn.clone(),
+            conn: conn.clone(),
             key: self.keys.events.clone(),
             after: self.read_after.clone(),
             block,
@@ -193,15 +204,19 @@ impl QueueEvents {
         }
     }
 
-    /// Keeps what a read brought, or counts its failure.
+    /// Keeps what a read brought, or counts its failure. Entries an overlapping read
+    /// brought already are dropped (a blocked read and one that answers at once may both
+    /// start from the same entry).
     fn absorb(&mut self, result: Result<Vec<EventEntry>>) -> Result<()> {
         match result {
             Ok(entries) => {
                 self.failures = 0;
-                if let Some(last) = entries.last() {
-                    self.read_after = last.id.clone();
+                for entry in entries {
+                    if entry.id > self.read_after {
+                        self.read_after = entry.id.clone();
+                        self.buffer.push_back(entry);
+                    }
                 }
-                self.buffer.extend(entries);
                 Ok(())
             }
             Err(err) => {
@@ -211,20 +226,9 @@ impl QueueEvents {
         }
     }
 
-    /// Ends a read left in flight by a dropped call, keeping what it brought.
-    async fn settle(&mut self) -> Result<()> {
-        match self.in_flight().take() {
-            Some(reading) => {
-                let result = reading.await;
-                self.absorb(result)
-            }
-            None => Ok(()),
-        }
-    }
-
-    /// Reads what the stream holds now, without blocking; `false` when it held nothing.
+    /// Reads what the stream holds now, without blocking (and without waiting for a read
+    /// in flight); `false` when it held nothing new.
     async fn read_now(&mut self) -> Result<bool> {
-        self.settle().await?;
         let result = read(self.read_request(None)).await;
         let before = self.buffer.len();
         self.absorb(result)?;
@@ -316,13 +320,15 @@ impl QueueEventsBuilder {
             response_timeout: (!self.block.is_zero()).then_some(self.block + REPLY_MARGIN),
             ..self.settings
         };
-        let mut conn = connection::open(url, settings, &self.topology).await?;
+        let mut blocking = connection::open(url, settings, &self.topology).await?;
+        let commands = connection::open_lazy(url, self.settings, &self.topology)?;
         let start = match self.start_after {
             Some(id) => id,
-            None => stream_end(&mut conn, &keys.events).await?,
+            None => stream_end(&mut blocking, &keys.events).await?,
         };
         Ok(QueueEvents {
-            conn,
+            blocking,
+            commands,
             keys,
             block: self.block,
             read_after: start.clone(),

@@ -78,8 +78,8 @@ impl QueueEvents {
 
     async fn wait_for(&mut self, job_id: &JobId) -> Result<JobOutcome> {
         // Every entry not handed out yet lies after the reader's position, so anything
-        // that happens to the job after the read below is among them.
-        self.settle().await?;
+        // that happens to the job after the read below is among them. The read goes
+        // through `commands`: it need not wait for a blocked read left in flight.
         match self.find(job_id).await? {
             Found::Finished(outcome) => Ok(outcome),
             Found::Unfinished => loop {
@@ -119,7 +119,7 @@ impl QueueEvents {
             .zscore(&keys.failed, job_id.as_str())
             .hget(&job, "returnvalue")
             .hget(&job, "failedReason")
-            .query_async(&mut self.conn.clone())
+            .query_async(&mut self.commands.clone())
             .await?;
         Ok(match (exists, completed, failed) {
             (false, _, _) => Found::Missing,

@@ -540,6 +540,21 @@ async fn wait_until_finished_gives_up_after_its_timeout() {
     );
     assert!(started.elapsed() >= Duration::from_millis(300));
     assert_eq!(state_of(&queue, &id).await, Some(JobState::Waiting));
+
+    // Its XREAD is still blocked in Redis (for 10 s): the next wait does not queue behind it.
+    let started = std::time::Instant::now();
+    let missing = events
+        .wait_until_finished(&"nope".into(), Duration::from_secs(5))
+        .await;
+    assert!(
+        matches!(missing, Err(bullmq_rs::Error::JobNotFound(_))),
+        "{missing:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -576,4 +591,50 @@ async fn a_dropped_read_loses_nothing_and_the_stream_yields_typed_events() {
         "{waiting:?}"
     );
     assert_eq!(events.position(), waiting.id());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hash_tagged_queue_is_followed_on_a_cluster() {
+    let cluster = testkit::RedisCluster::start(3);
+    let queue = Queue::builder(QUEUE)
+        .prefix("{events}")
+        .cluster()
+        .connect(&cluster.url())
+        .await
+        .unwrap();
+    let mut events = QueueEvents::builder(QUEUE)
+        .prefix("{events}")
+        .cluster()
+        .connect(&cluster.url())
+        .await
+        .unwrap();
+    let unfinished = tokio::time::timeout(Duration::from_millis(100), events.next()).await;
+    assert!(unfinished.is_err(), "nothing happened yet: {unfinished:?}");
+    let id = queue
+        .add("greet", &json!({"n": 1}), JobOptions::default())
+        .await
+        .unwrap();
+    let worker = Worker::builder(QUEUE)
+        .prefix("{events}")
+        .cluster()
+        .connect(&cluster.url(), like_node)
+        .await
+        .unwrap();
+    let waited = id.clone();
+    let finished = async move {
+        let outcome = events
+            .wait_until_finished(&waited, Duration::from_secs(10))
+            .await;
+        assert_eq!(
+            outcome.unwrap(),
+            JobOutcome::Completed {
+                return_value: json!({"n": 1})
+            }
+        );
+    };
+
+    tokio::time::timeout(Duration::from_secs(20), worker.run_until(finished))
+        .await
+        .expect("the job finishes in time")
+        .unwrap();
 }
