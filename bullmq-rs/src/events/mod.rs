@@ -107,7 +107,25 @@ impl QueueEvents {
         Self::builder(name).connect(url).await
     }
 
-    /// Starts configuring a reader for queue `name`.
+    /// Starts configuring a reader for queue `name`, e.g. one that resumes after the
+    /// last entry a previous run handled:
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use bullmq_rs::{EventId, QueueEvents};
+    ///
+    /// # async fn demo(saved: &str) -> bullmq_rs::Result<()> {
+    /// let mut events = QueueEvents::builder("emails")
+    ///     .prefix("{mail}")
+    ///     .cluster()
+    ///     .start_after(saved.parse::<EventId>()?)
+    ///     .block_time(Duration::from_secs(5))
+    ///     .connect("redis://10.0.0.5:6379")
+    ///     .await?;
+    /// let event = events.next().await?;
+    /// println!("{} at {}", event.name(), events.position()); // store it to resume
+    /// # Ok(()) }
+    /// ```
     pub fn builder(name: &str) -> QueueEventsBuilder {
         QueueEventsBuilder {
             name: name.to_owned(),
@@ -189,18 +207,12 @@ impl QueueEvents {
             Some(_) => &self.blocking,
             None => &self.commands,
         };
-        let retry_delay = match self.failures {
-            0 => Duration::ZERO,
-            n => FIRST_RETRY_DELAY
-                .saturating_mul(1 << (n - 1).min(10))
-                .min(MAX_RETRY_DELAY),
-        };
         ReadRequest {
             conn: conn.clone(),
             key: self.keys.events.clone(),
             after: self.read_after.clone(),
             block,
-            retry_delay,
+            retry_delay: retry_delay(self.failures),
         }
     }
 
@@ -337,6 +349,17 @@ impl QueueEventsBuilder {
             failures: 0,
             reading: Mutex::new(None),
         })
+    }
+}
+
+/// The wait before a read that follows `failures` failed reads in a row: none, then
+/// 100 ms doubling up to 5 s.
+fn retry_delay(failures: u32) -> Duration {
+    match failures {
+        0 => Duration::ZERO,
+        n => FIRST_RETRY_DELAY
+            .saturating_mul(1 << (n - 1).min(10))
+            .min(MAX_RETRY_DELAY),
     }
 }
 
@@ -486,6 +509,15 @@ mod tests {
         }
         assert!(parse_xread(Value::Nil).unwrap().is_empty());
         assert!(parse_xread(Value::Int(3)).is_err());
+    }
+
+    #[test]
+    fn failed_reads_back_off_from_100_ms_to_5_s() {
+        let delays: Vec<u64> = [0, 1, 2, 3, 6, 7, 40, u32::MAX]
+            .into_iter()
+            .map(|failures| retry_delay(failures).as_millis() as u64)
+            .collect();
+        assert_eq!(delays, [0, 100, 200, 400, 3200, 5000, 5000, 5000]);
     }
 
     #[test]
