@@ -638,3 +638,51 @@ async fn a_hash_tagged_queue_is_followed_on_a_cluster() {
         .expect("the job finishes in time")
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sentinel_failover_is_read_on_from_the_last_entry() {
+    use crate::jobs::numbered;
+
+    let mut set = testkit::SentinelSet::start(&[]);
+    let urls = set.sentinel_urls();
+    let queue = Queue::builder(QUEUE)
+        .sentinel(testkit::MASTER_NAME)
+        .connect(&urls)
+        .await
+        .unwrap();
+    let mut events = QueueEvents::builder(QUEUE)
+        .sentinel(testkit::MASTER_NAME)
+        .block_time(Duration::from_millis(500))
+        .connect(&urls)
+        .await
+        .unwrap();
+    let (_, replicas) = queue
+        .add_bulk_replicated(&[numbered(1)], 1, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(replicas, 1, "the replica has the first job's events");
+    read_until(&mut events, "waiting", "job-1").await;
+
+    set.server_mut(0).kill();
+    // Once the sentinels promote the replica, adds reach it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while queue
+        .add_bulk_replicated(&[numbered(2)], 0, Duration::from_millis(100))
+        .await
+        .is_err()
+    {
+        assert!(std::time::Instant::now() < deadline, "no failover");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let seen = read_until(&mut events, "waiting", "job-2").await;
+    assert!(
+        matches!(&seen[0], QueueEvent::Added { job_id, .. } if job_id.as_str() == "job-2"),
+        "read on right after the last entry: {seen:?}"
+    );
+    assert!(
+        seen.iter()
+            .all(|event| event.job_id().is_some_and(|id| id.as_str() == "job-2")),
+        "nothing read twice: {seen:?}"
+    );
+}
