@@ -1,109 +1,10 @@
-//! The entries of a queue's `events` stream: as stored ([`EventEntry`]) and typed
-//! ([`QueueEvent`]), with the field layouts BullMQ 5 and 6 write (the same in both, but
-//! for BullMQ 5's `debounced`).
-
-use std::fmt;
-use std::str::FromStr;
+//! Typed entries of a queue's `events` stream ([`QueueEvent`]), with the field layouts
+//! BullMQ 5 and 6 write (the same in both, but for BullMQ 5's `debounced`).
 
 use serde_json::Value;
 
+use super::entry::{EventEntry, EventId};
 use crate::job::JobId;
-use crate::{Error, Result};
-
-/// The id of a stream entry, `<ms>-<seq>`: where it sits in the stream, and when Redis
-/// wrote it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct EventId(String);
-
-impl EventId {
-    /// `0-0`, before every entry: reading after it reads the whole stream.
-    pub fn zero() -> Self {
-        Self("0-0".to_owned())
-    }
-
-    /// The id as Redis writes it.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// When Redis added the entry, in ms since the Unix epoch (the id's first part).
-    pub fn timestamp_ms(&self) -> u64 {
-        self.parts().0
-    }
-
-    fn parts(&self) -> (u64, u64) {
-        // Construction checked the form, so both parts are numbers.
-        let (ms, seq) = self.0.split_once('-').unwrap_or((&self.0, "0"));
-        (
-            ms.parse().unwrap_or_default(),
-            seq.parse().unwrap_or_default(),
-        )
-    }
-
-    /// An id read from Redis, trusted as is.
-    pub(super) fn from_redis(id: String) -> Self {
-        Self(id)
-    }
-}
-
-impl fmt::Display for EventId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl FromStr for EventId {
-    type Err = Error;
-
-    /// Reads `<ms>-<seq>`, or `<ms>` alone (sequence 0), as Redis does.
-    fn from_str(s: &str) -> Result<Self> {
-        let number = |part: &str| !part.is_empty() && part.parse::<u64>().is_ok();
-        match s.split_once('-') {
-            Some((ms, seq)) if number(ms) && number(seq) => Ok(Self(s.to_owned())),
-            None if number(s) => Ok(Self(format!("{s}-0"))),
-            _ => Err(Error::InvalidEventId(s.to_owned())),
-        }
-    }
-}
-
-impl PartialOrd for EventId {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for EventId {
-    /// Stream order (by time, then sequence), not text order.
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.parts().cmp(&other.parts())
-    }
-}
-
-/// One entry of the `events` stream exactly as stored: its id and its field/value pairs in
-/// order, `event` (the event's name) included.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EventEntry {
-    /// The entry's id.
-    pub id: EventId,
-    /// Field/value pairs as stored (Node's ioredis decodes them as UTF-8, replacing
-    /// invalid bytes; so does this crate).
-    pub fields: Vec<(String, String)>,
-}
-
-impl EventEntry {
-    /// The value of `field`, if the entry has it.
-    pub fn field(&self, field: &str) -> Option<&str> {
-        self.fields
-            .iter()
-            .find(|(name, _)| name == field)
-            .map(|(_, value)| value.as_str())
-    }
-
-    /// The event's name (its `event` field); empty when the entry has none.
-    pub fn name(&self) -> &str {
-        self.field("event").unwrap_or_default()
-    }
-}
 
 /// A typed entry of a queue's `events` stream, as BullMQ's `QueueEvents` reports it.
 ///
@@ -572,17 +473,5 @@ mod tests {
             assert_eq!(name, stored_name);
             assert_eq!(event.name(), stored_name);
         }
-    }
-
-    #[test]
-    fn event_ids_parse_like_redis_and_order_by_time() {
-        assert_eq!("5".parse::<EventId>().unwrap().as_str(), "5-0");
-        assert!("5-x".parse::<EventId>().is_err());
-        assert!("$".parse::<EventId>().is_err());
-        assert!("".parse::<EventId>().is_err());
-        let early: EventId = "99-5".parse().unwrap();
-        let late: EventId = "100-0".parse().unwrap();
-        assert!(early < late, "numeric, not text, order");
-        assert!(EventId::zero() < early);
     }
 }

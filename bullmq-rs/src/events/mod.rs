@@ -2,6 +2,7 @@
 //! `XREAD BLOCK` on a connection of its own, and survives lost connections by reading on
 //! from the last entry it read.
 
+mod entry;
 mod event;
 mod wait;
 
@@ -14,13 +15,14 @@ use std::time::Duration;
 
 use redis::Value;
 
-pub use event::{EventEntry, EventId, QueueEvent};
+pub use entry::{EventEntry, EventId};
+pub use event::QueueEvent;
 pub use wait::JobOutcome;
 
 use crate::Result;
 use crate::connection::{self, Connection, ConnectionSettings, Topology};
-use crate::error::Error;
 use crate::keys::QueueKeys;
+use entry::{parse_entries, parse_xread};
 
 /// How long one `XREAD` blocks by default (BullMQ's `blockingTimeout`).
 const DEFAULT_BLOCK_TIME: Duration = Duration::from_secs(10);
@@ -153,9 +155,9 @@ impl QueueEvents {
     /// Cancel-safe: a call dropped while waiting loses nothing.
     ///
     /// # Errors
-    /// [`Error::Redis`] when a read fails (the connection is lost, Redis restarts); call
+    /// [`crate::Error::Redis`] when a read fails (the connection is lost, Redis restarts); call
     /// again to wait a little and read on from the same place.
-    /// [`Error::UnexpectedReply`] when the key is not a stream.
+    /// [`crate::Error::UnexpectedReply`] when the key is not a stream.
     pub async fn next(&mut self) -> Result<QueueEvent> {
         self.next_entry().await.map(QueueEvent::from_entry)
     }
@@ -321,8 +323,8 @@ impl QueueEventsBuilder {
     /// notes where the stream ends now: events from then on are read.
     ///
     /// # Errors
-    /// [`Error::InvalidQueue`] for a bad name or prefix, [`Error::InvalidUrl`],
-    /// [`Error::Connect`] when Redis cannot be reached, [`Error::Redis`] when the end of
+    /// [`crate::Error::InvalidQueue`] for a bad name or prefix, [`crate::Error::InvalidUrl`],
+    /// [`crate::Error::Connect`] when Redis cannot be reached, [`crate::Error::Redis`] when the end of
     /// the stream cannot be read.
     ///
     /// [`start_after`]: QueueEventsBuilder::start_after
@@ -413,103 +415,9 @@ async fn stream_end(conn: &mut Connection, key: &str) -> Result<EventId> {
         .map_or_else(EventId::zero, |entry| entry.id))
 }
 
-/// `XREAD` answers nil when the block time passed, else `[[key, entries]]` (RESP2) or
-/// `{key: entries}` (RESP3).
-fn parse_xread(reply: Value) -> Result<Vec<EventEntry>> {
-    let streams = match reply {
-        Value::Nil => return Ok(Vec::new()),
-        Value::Array(streams) => streams
-            .into_iter()
-            .map(|stream| match stream {
-                Value::Array(mut pair) if pair.len() == 2 => Ok(pair.remove(1)),
-                other => Err(unexpected("XREAD", format!("stream {other:?}"))),
-            })
-            .collect::<Result<Vec<Value>>>()?,
-        Value::Map(streams) => streams.into_iter().map(|(_, entries)| entries).collect(),
-        other => return Err(unexpected("XREAD", format!("{other:?}"))),
-    };
-    let mut entries = Vec::new();
-    for stream in streams {
-        entries.extend(parse_entries(stream, "XREAD")?);
-    }
-    Ok(entries)
-}
-
-/// `[[id, [field, value, ...]], ...]`.
-fn parse_entries(reply: Value, command: &'static str) -> Result<Vec<EventEntry>> {
-    let Value::Array(entries) = reply else {
-        return Err(unexpected(command, format!("entries {reply:?}")));
-    };
-    entries
-        .into_iter()
-        .map(|entry| {
-            let Value::Array(parts) = entry else {
-                return Err(unexpected(command, format!("entry {entry:?}")));
-            };
-            let [id, fields]: [Value; 2] = parts
-                .try_into()
-                .map_err(|parts| unexpected(command, format!("entry {parts:?}")))?;
-            let fields = match fields {
-                Value::Array(values) => values,
-                // RESP3 may answer a map.
-                Value::Map(pairs) => pairs.into_iter().flat_map(|(f, v)| [f, v]).collect(),
-                other => return Err(unexpected(command, format!("fields {other:?}"))),
-            };
-            let mut texts = fields.into_iter().map(text);
-            let mut pairs = Vec::new();
-            while let (Some(field), Some(value)) = (texts.next(), texts.next()) {
-                pairs.push((field?, value?));
-            }
-            Ok(EventEntry {
-                id: EventId::from_redis(text(id)?),
-                fields: pairs,
-            })
-        })
-        .collect()
-}
-
-fn text(value: Value) -> Result<String> {
-    match value {
-        Value::BulkString(bytes) => Ok(String::from_utf8(bytes)
-            .unwrap_or_else(|err| String::from_utf8_lossy(err.as_bytes()).into_owned())),
-        Value::SimpleString(text) => Ok(text),
-        Value::VerbatimString { text, .. } => Ok(text),
-        other => Err(unexpected("XREAD", format!("field {other:?}"))),
-    }
-}
-
-fn unexpected(command: &'static str, detail: String) -> Error {
-    Error::UnexpectedReply { command, detail }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn bulk(text: &str) -> Value {
-        Value::BulkString(text.as_bytes().to_vec())
-    }
-
-    #[test]
-    fn xread_replies_of_both_protocols_become_entries() {
-        let entry = Value::Array(vec![
-            bulk("1-0"),
-            Value::Array(vec![bulk("event"), bulk("drained")]),
-        ]);
-        let resp2 = Value::Array(vec![Value::Array(vec![
-            bulk("bull:q:events"),
-            Value::Array(vec![entry.clone()]),
-        ])]);
-        let resp3 = Value::Map(vec![(bulk("bull:q:events"), Value::Array(vec![entry]))]);
-        for reply in [resp2, resp3] {
-            let entries = parse_xread(reply).unwrap();
-            assert_eq!(entries.len(), 1);
-            assert_eq!(entries[0].id.as_str(), "1-0");
-            assert_eq!(entries[0].name(), "drained");
-        }
-        assert!(parse_xread(Value::Nil).unwrap().is_empty());
-        assert!(parse_xread(Value::Int(3)).is_err());
-    }
 
     #[test]
     fn failed_reads_back_off_from_100_ms_to_5_s() {
@@ -518,15 +426,5 @@ mod tests {
             .map(|failures| retry_delay(failures).as_millis() as u64)
             .collect();
         assert_eq!(delays, [0, 100, 200, 400, 3200, 5000, 5000, 5000]);
-    }
-
-    #[test]
-    fn invalid_utf8_is_replaced_as_node_does() {
-        let entry = Value::Array(vec![Value::Array(vec![
-            bulk("1-0"),
-            Value::Array(vec![bulk("event"), Value::BulkString(vec![b'a', 0xff])]),
-        ])]);
-        let entries = parse_entries(entry, "XRANGE").unwrap();
-        assert_eq!(entries[0].name(), "a\u{fffd}");
     }
 }

@@ -1,15 +1,15 @@
 //! `QueueEvents` against Node's: for one scripted run of jobs (complete, fail, retry,
-//! delay, progress, duplicate, dedup, stall, pause, clean) the Rust reader yields the
-//! events a Node BullMQ `QueueEvents` emits, in the same order and with the same values;
-//! it reads on from its last entry across a Redis restart; `wait_until_finished` returns
-//! a job's result or failure however the race with the worker goes.
+//! delay, progress, duplicate, dedup, stall, pause, clean, a custom entry) the Rust reader
+//! yields the events a Node BullMQ `QueueEvents` emits (BullMQ 6 and 5), in the same order
+//! and with the same values; the reader is a `Stream` and a dropped read loses nothing.
+//! (Restarts and failovers: `queue_events_faults.rs`; waiting on a job:
+//! `wait_until_finished.rs`.)
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 use bullmq_rs::{
-    ActiveJob, BullmqMajor, EventId, JobError, JobOptions, JobOutcome, JobState, Queue, QueueEvent,
-    QueueEvents, Worker,
+    ActiveJob, BullmqMajor, JobError, JobOptions, JobState, Queue, QueueEvent, QueueEvents, Worker,
 };
 use serde_json::{Map, Value, json};
 use testkit::RedisServer;
@@ -28,11 +28,11 @@ async fn reporting(job: ActiveJob) -> Result<Value, JobError> {
     like_node(job).await
 }
 
-fn opts(json: Value) -> JobOptions {
+pub(crate) fn opts(json: Value) -> JobOptions {
     serde_json::from_value(json).unwrap()
 }
 
-async fn state_of(queue: &Queue, id: &bullmq_rs::JobId) -> Option<JobState> {
+pub(crate) async fn state_of(queue: &Queue, id: &bullmq_rs::JobId) -> Option<JobState> {
     queue.get_job(id).await.unwrap().map(|job| job.state)
 }
 
@@ -326,237 +326,6 @@ async fn rust_reader_yields_what_bullmq5_queue_events_emits() {
     rust_reader_yields_what_node_queue_events_emits(BullmqMajor::V5).await;
 }
 
-/// Reads events until one named `name` (for job `job`, if given); returns them all.
-async fn read_until(events: &mut QueueEvents, name: &str, job: &str) -> Vec<QueueEvent> {
-    let mut seen = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            let Ok(event) = events.next().await else {
-                continue;
-            };
-            let done = event.name() == name && event.job_id().map(|j| j.as_str()) == Some(job);
-            seen.push(event);
-            if done {
-                return;
-            }
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("no {name} for job {job}; saw {seen:?}"));
-    seen
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_restarted_redis_is_read_on_from_the_last_entry() {
-    let mut redis = RedisServer::with_aof();
-    let queue = Queue::connect(&redis.url(), QUEUE).await.unwrap();
-    let mut events = QueueEvents::builder(QUEUE)
-        .block_time(Duration::from_millis(500))
-        .connect(&redis.url())
-        .await
-        .unwrap();
-    let first = queue
-        .add("before", &json!({}), JobOptions::default())
-        .await
-        .unwrap();
-    read_until(&mut events, "waiting", first.as_str()).await;
-    let before = events.position().clone();
-
-    redis.kill();
-    let lost = tokio::time::timeout(Duration::from_secs(10), events.next())
-        .await
-        .expect("a read fails once the server is gone");
-    assert!(lost.is_err(), "{lost:?}");
-    redis.restart();
-    // Added before the reader reconnects: reading from the end (`$`) would miss them.
-    let second = Queue::connect(&redis.url(), QUEUE)
-        .await
-        .unwrap()
-        .add("after", &json!({}), JobOptions::default())
-        .await
-        .unwrap();
-
-    let seen = read_until(&mut events, "waiting", second.as_str()).await;
-    let read: Vec<(&str, &str)> = seen
-        .iter()
-        .map(|e| (e.name(), e.job_id().map_or("", |j| j.as_str())))
-        .collect();
-    assert_eq!(
-        read,
-        [("added", second.as_str()), ("waiting", second.as_str())],
-        "nothing skipped, nothing read twice"
-    );
-    assert!(seen[0].id() > &before);
-}
-
-async fn worker_until_finished(redis: &RedisServer, queue: &Queue, jobs: u64) {
-    let worker = Worker::builder(QUEUE)
-        .drain_delay(Duration::from_millis(200))
-        .connect(&redis.url(), like_node)
-        .await
-        .unwrap();
-    let counter = queue.clone();
-    let finished = async move {
-        loop {
-            let counts = counter.get_job_counts().await.unwrap();
-            if counts.completed + counts.failed == jobs {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(20), worker.run_until(finished))
-        .await
-        .unwrap()
-        .unwrap();
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn wait_until_finished_returns_the_result_or_the_failure() {
-    let redis = RedisServer::start();
-    let queue = Queue::connect(&redis.url(), QUEUE).await.unwrap();
-    let ok = queue
-        .add(
-            "ok",
-            &json!({"n": 1, "sleepMs": 200}),
-            JobOptions::default(),
-        )
-        .await
-        .unwrap();
-    let bad = queue
-        .add(
-            "bad",
-            &json!({"fail": true, "sleepMs": 200}),
-            JobOptions::default(),
-        )
-        .await
-        .unwrap();
-    let url = redis.url();
-    let waiting = tokio::spawn(async move {
-        let mut events = QueueEvents::connect(&url, QUEUE).await.unwrap();
-        let ok = events
-            .wait_until_finished(&ok, Duration::from_secs(20))
-            .await;
-        let bad = events
-            .wait_until_finished(&bad, Duration::from_secs(20))
-            .await;
-        (ok.unwrap(), bad.unwrap())
-    });
-
-    worker_until_finished(&redis, &queue, 2).await;
-
-    assert_eq!(
-        waiting.await.unwrap(),
-        (
-            JobOutcome::Completed {
-                return_value: json!({"n": 1, "sleepMs": 200})
-            },
-            JobOutcome::Failed {
-                failed_reason: "requested failure".to_owned()
-            }
-        )
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn wait_until_finished_sees_jobs_that_finished_before_it() {
-    let redis = RedisServer::start();
-    let queue = Queue::connect(&redis.url(), QUEUE).await.unwrap();
-    let kept = queue
-        .add("kept", &json!({"n": 1}), JobOptions::default())
-        .await
-        .unwrap();
-    // Removed as it completes: only the stream still tells its result.
-    let removed = queue
-        .add(
-            "removed",
-            &json!({"n": 2}),
-            opts(json!({"removeOnComplete": true})),
-        )
-        .await
-        .unwrap();
-    let failed = queue
-        .add("failed", &json!({"fail": true}), JobOptions::default())
-        .await
-        .unwrap();
-    let mut events = QueueEvents::builder(QUEUE)
-        .start_after(EventId::zero())
-        .connect(&redis.url())
-        .await
-        .unwrap();
-
-    worker_until_finished(&redis, &queue, 2).await;
-
-    let wait = Duration::from_secs(1);
-    assert_eq!(
-        events.wait_until_finished(&kept, wait).await.unwrap(),
-        JobOutcome::Completed {
-            return_value: json!({"n": 1})
-        }
-    );
-    assert_eq!(
-        events.wait_until_finished(&failed, wait).await.unwrap(),
-        JobOutcome::Failed {
-            failed_reason: "requested failure".to_owned()
-        }
-    );
-    assert!(queue.get_job(&removed).await.unwrap().is_none());
-    assert_eq!(
-        events.wait_until_finished(&removed, wait).await.unwrap(),
-        JobOutcome::Completed {
-            return_value: json!({"n": 2})
-        }
-    );
-    let unknown = events
-        .wait_until_finished(&"nope".into(), wait)
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&unknown, bullmq_rs::Error::JobNotFound(id) if id.as_str() == "nope"),
-        "{unknown}"
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn wait_until_finished_gives_up_after_its_timeout() {
-    let redis = RedisServer::start();
-    let queue = Queue::connect(&redis.url(), QUEUE).await.unwrap();
-    let id = queue
-        .add("never-run", &json!({}), JobOptions::default())
-        .await
-        .unwrap();
-    let mut events = QueueEvents::connect(&redis.url(), QUEUE).await.unwrap();
-
-    let started = std::time::Instant::now();
-    let err = events
-        .wait_until_finished(&id, Duration::from_millis(300))
-        .await
-        .unwrap_err();
-
-    assert!(
-        matches!(&err, bullmq_rs::Error::WaitTimedOut { job_id, timeout }
-            if job_id == &id && *timeout == Duration::from_millis(300)),
-        "{err}"
-    );
-    assert!(started.elapsed() >= Duration::from_millis(300));
-    assert_eq!(state_of(&queue, &id).await, Some(JobState::Waiting));
-
-    // Its XREAD is still blocked in Redis (for 10 s): the next wait does not queue behind it.
-    let started = std::time::Instant::now();
-    let missing = events
-        .wait_until_finished(&"nope".into(), Duration::from_secs(5))
-        .await;
-    assert!(
-        matches!(missing, Err(bullmq_rs::Error::JobNotFound(_))),
-        "{missing:?}"
-    );
-    assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "{:?}",
-        started.elapsed()
-    );
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_read_loses_nothing_and_the_stream_yields_typed_events() {
     use futures_core::Stream;
@@ -591,98 +360,4 @@ async fn a_dropped_read_loses_nothing_and_the_stream_yields_typed_events() {
         "{waiting:?}"
     );
     assert_eq!(events.position(), waiting.id());
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_hash_tagged_queue_is_followed_on_a_cluster() {
-    let cluster = testkit::RedisCluster::start(3);
-    let queue = Queue::builder(QUEUE)
-        .prefix("{events}")
-        .cluster()
-        .connect(&cluster.url())
-        .await
-        .unwrap();
-    let mut events = QueueEvents::builder(QUEUE)
-        .prefix("{events}")
-        .cluster()
-        .connect(&cluster.url())
-        .await
-        .unwrap();
-    let unfinished = tokio::time::timeout(Duration::from_millis(100), events.next()).await;
-    assert!(unfinished.is_err(), "nothing happened yet: {unfinished:?}");
-    let id = queue
-        .add("greet", &json!({"n": 1}), JobOptions::default())
-        .await
-        .unwrap();
-    let worker = Worker::builder(QUEUE)
-        .prefix("{events}")
-        .cluster()
-        .connect(&cluster.url(), like_node)
-        .await
-        .unwrap();
-    let waited = id.clone();
-    let finished = async move {
-        let outcome = events
-            .wait_until_finished(&waited, Duration::from_secs(10))
-            .await;
-        assert_eq!(
-            outcome.unwrap(),
-            JobOutcome::Completed {
-                return_value: json!({"n": 1})
-            }
-        );
-    };
-
-    tokio::time::timeout(Duration::from_secs(20), worker.run_until(finished))
-        .await
-        .expect("the job finishes in time")
-        .unwrap();
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_sentinel_failover_is_read_on_from_the_last_entry() {
-    use crate::jobs::numbered;
-
-    let mut set = testkit::SentinelSet::start(&[]);
-    let urls = set.sentinel_urls();
-    let queue = Queue::builder(QUEUE)
-        .sentinel(testkit::MASTER_NAME)
-        .connect(&urls)
-        .await
-        .unwrap();
-    let mut events = QueueEvents::builder(QUEUE)
-        .sentinel(testkit::MASTER_NAME)
-        .block_time(Duration::from_millis(500))
-        .connect(&urls)
-        .await
-        .unwrap();
-    let (_, replicas) = queue
-        .add_bulk_replicated(&[numbered(1)], 1, Duration::from_secs(5))
-        .await
-        .unwrap();
-    assert_eq!(replicas, 1, "the replica has the first job's events");
-    read_until(&mut events, "waiting", "job-1").await;
-
-    set.server_mut(0).kill();
-    // Once the sentinels promote the replica, adds reach it.
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while queue
-        .add_bulk_replicated(&[numbered(2)], 0, Duration::from_millis(100))
-        .await
-        .is_err()
-    {
-        assert!(std::time::Instant::now() < deadline, "no failover");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-
-    let seen = read_until(&mut events, "waiting", "job-2").await;
-    assert!(
-        matches!(&seen[0], QueueEvent::Added { job_id, .. } if job_id.as_str() == "job-2"),
-        "read on right after the last entry: {seen:?}"
-    );
-    assert!(
-        seen.iter()
-            .all(|event| event.job_id().is_some_and(|id| id.as_str() == "job-2")),
-        "nothing read twice: {seen:?}"
-    );
 }
