@@ -57,6 +57,20 @@ pub enum Error {
         /// What was wrong with the reply.
         detail: String,
     },
+    /// A stream entry id that is not `<ms>-<seq>` (or `<ms>`).
+    #[error("invalid event id {0:?}: expected <ms>-<seq>")]
+    InvalidEventId(String),
+    /// The job does not exist (and no event says it finished).
+    #[error("job {0} does not exist")]
+    JobNotFound(crate::job::JobId),
+    /// A job did not finish in the time given to wait for it.
+    #[error("job {job_id} did not finish within {timeout:?}")]
+    WaitTimedOut {
+        /// The job waited for.
+        job_id: crate::job::JobId,
+        /// How long it was waited for.
+        timeout: std::time::Duration,
+    },
     /// A Redis command failed (connection lost, timeout, server error).
     #[error("redis: {0}")]
     Redis(#[from] redis::RedisError),

@@ -5,6 +5,7 @@
 mod codec;
 mod connection;
 mod error;
+mod events;
 mod job;
 mod keys;
 mod layout;
@@ -15,6 +16,7 @@ mod worker;
 
 pub use connection::Topology;
 pub use error::{Error, Result, ScriptError};
+pub use events::{EventEntry, EventId, JobOutcome, QueueEvent, QueueEvents, QueueEventsBuilder};
 pub use job::{Job, JobCounts, JobId, JobState};
 pub use keys::QueueKeys;
 pub use layout::BullmqMajor;
