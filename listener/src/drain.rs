@@ -27,6 +27,7 @@ use std::time::Duration;
 
 use bullmq_rs::{BullmqMajor, NewJob};
 
+use crate::backoff::Backoff;
 use crate::ingest::Shared;
 use crate::ingest::now_ms;
 use crate::ingest::redis::{AddOutcome, RedisStore};
@@ -41,8 +42,9 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long before the end of an event's deduplication window the drainer stops sending
 /// it (an add can take this long to reach Redis); a quarter of the window when shorter.
 const WINDOW_MARGIN: Duration = Duration::from_secs(15);
-const FIRST_BACKOFF: Duration = Duration::from_millis(100);
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// While the spool is empty, how often the drainer asks it whether it has reopened (a
+/// spool that could not be opened may hold records once it opens).
+const IDLE_CHECK: Duration = Duration::from_secs(1);
 
 /// The background task; see the module docs.
 pub(crate) struct Drainer {
@@ -50,18 +52,20 @@ pub(crate) struct Drainer {
     /// A connection of the drainer's own: with `--min-replicas-acks`, WAIT holds the
     /// connection it is sent on, which must not stall readiness probes or webhooks.
     store: RedisStore,
-    backoff: Duration,
+    backoff: Backoff,
     /// Where the current pass over the spool stands: records up to here were tried.
     cursor: Option<SpoolSeq>,
     /// Whether the current pass left records behind (replicas behind).
     left_behind: bool,
 }
 
-/// A record ready to be sent: its job and when an add of it was first attempted.
+/// A record ready to be sent: its job, when an add of it was first attempted, and
+/// whether Redis is known to hold it already (only its replication is missing).
 struct Sendable {
     seq: SpoolSeq,
     job: NewJob,
     attempted_ms: Option<u64>,
+    in_redis: bool,
 }
 
 /// A record set aside for good, with the reason.
@@ -74,7 +78,7 @@ impl Drainer {
         Self {
             shared,
             store,
-            backoff: FIRST_BACKOFF,
+            backoff: Backoff::new(),
             cursor: None,
             left_behind: false,
         }
@@ -99,10 +103,16 @@ impl Drainer {
             return self.drain_once(spool).await;
         }
         // Nothing to move, or nowhere to move it: the prober says when Redis is back, the
-        // batchers when events are spooled.
+        // batchers when events are spooled; a spool that reopens says nothing, so it is
+        // asked now and then (its health check also reopens it).
         self.cursor = None;
-        self.backoff = FIRST_BACKOFF;
-        router.drainer_woken().await;
+        self.backoff.reset();
+        tokio::select! {
+            () = router.drainer_woken() => {}
+            () = tokio::time::sleep(IDLE_CHECK) => {
+                let _ = tokio::task::spawn_blocking(move || spool.health()).await;
+            }
+        }
     }
 
     async fn drain_once(&mut self, spool: Arc<Spool>) {
@@ -140,44 +150,33 @@ impl Drainer {
         self.send(&spool, sendable, last).await;
     }
 
-    /// Sends one batch: marks the attempt, adds, and removes what Redis stored.
+    /// Sends one batch: marks the attempts, adds the events not yet in Redis (or, when all
+    /// are, only confirms their replication), then removes what Redis has as required.
     async fn send(&mut self, spool: &Arc<Spool>, batch: Vec<Sendable>, last: SpoolSeq) {
-        let unmarked: Vec<SpoolSeq> = batch
-            .iter()
-            .filter(|record| record.attempted_ms.is_none())
-            .map(|record| record.seq)
-            .collect();
-        if !unmarked.is_empty()
-            && !blocking(spool, move |s| s.mark_attempted(&unmarked, now_ms())).await
-        {
+        if !mark_attempts(spool, &batch).await {
             return self.wait_and_back_off().await;
         }
-        let (seqs, jobs): (Vec<SpoolSeq>, Vec<NewJob>) = batch
+        let seqs: Vec<SpoolSeq> = batch.iter().map(|record| record.seq).collect();
+        let to_add: Vec<(SpoolSeq, NewJob)> = batch
             .into_iter()
+            .filter(|record| !record.in_redis)
             .map(|record| (record.seq, record.job))
-            .unzip();
-        let add = self
-            .store
-            .add(&jobs, RedisStore::replica_wait_within(DRAIN_TIMEOUT));
-        let outcome = tokio::time::timeout(DRAIN_TIMEOUT, add)
+            .collect();
+        let jobs: Vec<NewJob> = to_add.iter().map(|(_, job)| job.clone()).collect();
+        let wait = RedisStore::replica_wait_within(DRAIN_TIMEOUT);
+        let sent = async {
+            if jobs.is_empty() {
+                // A write and WAIT: the replicas then have every earlier write too.
+                self.store.confirm_replicated(wait).await
+            } else {
+                self.store.add(&jobs, wait).await
+            }
+        };
+        let outcome = tokio::time::timeout(DRAIN_TIMEOUT, sent)
             .await
             .unwrap_or(AddOutcome::Lost);
         match outcome {
-            AddOutcome::Stored(_) => {
-                let count = seqs.len();
-                if !blocking(spool, move |s| s.remove(&seqs)).await {
-                    // Left in the spool, they are sent again: same job ids, no duplicates.
-                    return self.wait_and_back_off().await;
-                }
-                self.shared.metrics.drained(count as u64);
-                tracing::info!(
-                    events = count,
-                    left = spool.len(),
-                    "drained spooled events to redis"
-                );
-                self.backoff = FIRST_BACKOFF;
-                self.cursor = Some(last);
-            }
+            AddOutcome::Stored(_) => self.drained(spool, seqs, last).await,
             AddOutcome::Unreplicated { acked } => {
                 tracing::warn!(
                     events = seqs.len(),
@@ -187,32 +186,7 @@ impl Drainer {
                 self.left_behind = true;
                 self.cursor = Some(last);
             }
-            outcome if outcome.is_permanent() && jobs.len() > 1 => {
-                // Some job of the batch is refused: find which, one by one.
-                tracing::warn!(reason = %outcome, events = jobs.len(), "a spooled batch was refused: sending its events one by one");
-                for (seq, job) in seqs.into_iter().zip(jobs) {
-                    if !self.shared.router.redis_accepting() {
-                        break;
-                    }
-                    // Already marked as attempted above.
-                    let alone = Sendable {
-                        seq,
-                        job,
-                        attempted_ms: Some(0),
-                    };
-                    Box::pin(self.send(spool, vec![alone], seq)).await;
-                }
-                self.cursor = Some(last);
-            }
-            outcome if outcome.is_permanent() => {
-                let letters = seqs
-                    .into_iter()
-                    .map(|seq| (seq, outcome.to_string()))
-                    .collect();
-                if self.set_aside(spool, letters).await {
-                    self.cursor = Some(last);
-                }
-            }
+            outcome if outcome.is_permanent() => self.refused(spool, to_add, &outcome, last).await,
             outcome => {
                 tracing::warn!(reason = %outcome, "spooled events not stored yet: retrying");
                 self.shared.metrics.redis_error();
@@ -221,6 +195,58 @@ impl Drainer {
                 self.wait_and_back_off().await;
             }
         }
+    }
+
+    /// Redis has these records' events as required: they leave the spool.
+    async fn drained(&mut self, spool: &Arc<Spool>, seqs: Vec<SpoolSeq>, last: SpoolSeq) {
+        let count = seqs.len();
+        if !blocking(spool, move |s| s.remove(&seqs)).await {
+            // Left in the spool, they are sent again: same job ids, no duplicates.
+            return self.wait_and_back_off().await;
+        }
+        self.shared.metrics.drained(count as u64);
+        tracing::info!(
+            events = count,
+            left = spool.len(),
+            "drained spooled events to redis"
+        );
+        self.backoff.reset();
+        self.cursor = Some(last);
+    }
+
+    /// Redis refused a batch for good: one event alone is set aside; a batch is sent again
+    /// event by event to find which ones.
+    async fn refused(
+        &mut self,
+        spool: &Arc<Spool>,
+        sent: Vec<(SpoolSeq, NewJob)>,
+        outcome: &AddOutcome,
+        last: SpoolSeq,
+    ) {
+        if let [(seq, _)] = sent.as_slice() {
+            if self
+                .set_aside(spool, vec![(*seq, outcome.to_string())])
+                .await
+            {
+                self.cursor = Some(last);
+            }
+            return;
+        }
+        tracing::warn!(reason = %outcome, events = sent.len(), "a spooled batch was refused: sending its events one by one");
+        for (seq, job) in sent {
+            if !self.shared.router.redis_accepting() {
+                break;
+            }
+            let alone = Sendable {
+                seq,
+                job,
+                // Marked before the batch was sent.
+                attempted_ms: Some(0),
+                in_redis: false,
+            };
+            Box::pin(self.send(spool, vec![alone], seq)).await;
+        }
+        self.cursor = Some(last);
     }
 
     /// Moves these records to the dead letters; false when the spool could not.
@@ -240,8 +266,7 @@ impl Drainer {
     }
 
     async fn wait_and_back_off(&mut self) {
-        tokio::time::sleep(self.backoff).await;
-        self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+        self.backoff.wait().await;
     }
 }
 
@@ -269,7 +294,9 @@ fn sort_one(spooled: Spooled, major: BullmqMajor, now_ms: u64) -> Result<Sendabl
     let job = record.to_job().map_err(|err| (seq, err.to_string()))?;
     job.validate(major)
         .map_err(|err| (seq, format!("no longer a valid job: {err}")))?;
+    // A record known to be in Redis is never added again, only confirmed: no window.
     if let Some(attempted) = record.attempted_ms
+        && !record.in_redis
         && !within_dedup_window(&job, attempted, now_ms)
     {
         return Err((
@@ -284,6 +311,7 @@ fn sort_one(spooled: Spooled, major: BullmqMajor, now_ms: u64) -> Result<Sendabl
         seq,
         job,
         attempted_ms: record.attempted_ms,
+        in_redis: record.in_redis,
     })
 }
 
@@ -296,6 +324,17 @@ fn within_dedup_window(job: &NewJob, attempted_ms: u64, now_ms: u64) -> bool {
     let margin = WINDOW_MARGIN.min(ttl / 4);
     let open_for = u64::try_from(ttl.saturating_sub(margin).as_millis()).unwrap_or(u64::MAX);
     now_ms < attempted_ms.saturating_add(open_for)
+}
+
+/// Writes the attempt time of the records that have none, before they are sent: an add
+/// may run even when its answer is lost. False when the spool could not.
+async fn mark_attempts(spool: &Arc<Spool>, batch: &[Sendable]) -> bool {
+    let unmarked: Vec<SpoolSeq> = batch
+        .iter()
+        .filter(|record| record.attempted_ms.is_none())
+        .map(|record| record.seq)
+        .collect();
+    unmarked.is_empty() || blocking(spool, move |s| s.mark_attempted(&unmarked, now_ms())).await
 }
 
 /// Runs a spool call on a blocking thread; false (logged) when it failed.

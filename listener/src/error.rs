@@ -45,6 +45,9 @@ pub enum Error {
     Io(#[from] std::io::Error),
 }
 
+/// How long a 503 asks the sender to wait when nothing could store its event.
+pub(crate) const RETRY_AFTER: Duration = Duration::from_secs(5);
+
 /// What a webhook request is answered with when it is not accepted.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
+mod backoff;
 mod config;
 mod drain;
 mod error;
@@ -207,14 +208,11 @@ fn open_spool(config: &Config) -> Arc<Spool> {
 /// Decides where the first events go; bounded, so that a missing Redis delays start-up by
 /// at most a second.
 async fn check_redis_at_start(shared: &Shared) {
-    let check = async {
-        shared.queue.ping().await?;
-        shared.queue.write_meta().await
-    };
-    match tokio::time::timeout(Duration::from_secs(1), check).await {
-        Ok(Ok(())) => shared.router.redis_recovered(),
-        _ => tracing::warn!(
+    if probe::redis_answers(shared).await {
+        shared.router.redis_recovered();
+    } else {
+        tracing::warn!(
             "REDIS IS UNREACHABLE at start: accepting events into the spool until it is back"
-        ),
+        );
     }
 }

@@ -6,11 +6,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::backoff::Backoff;
 use crate::ingest::Shared;
 
-const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
-const FIRST_BACKOFF: Duration = Duration::from_millis(100);
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// Also bounds how long a missing Redis delays start-up.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// The background task; see the module docs.
 pub(crate) struct Prober {
@@ -40,18 +40,23 @@ impl Prober {
         if router.redis_accepting() {
             router.redis_lost().await;
         }
-        let mut backoff = FIRST_BACKOFF;
+        let mut backoff = Backoff::new();
         while !router.redis_accepting() {
-            let probe = async {
-                self.shared.queue.ping().await?;
-                self.shared.queue.write_meta().await
-            };
-            if let Ok(Ok(())) = tokio::time::timeout(PROBE_TIMEOUT, probe).await {
+            if redis_answers(&self.shared).await {
                 router.redis_recovered();
                 return;
             }
-            tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(MAX_BACKOFF);
+            backoff.wait().await;
         }
     }
+}
+
+/// Whether Redis takes writes now: `PING`, then a write of the queue's meta (a replica or
+/// a read-only primary answers PING but refuses the write), within a second.
+pub(crate) async fn redis_answers(shared: &Shared) -> bool {
+    let probe = async {
+        shared.queue.ping().await?;
+        shared.queue.write_meta().await
+    };
+    matches!(tokio::time::timeout(PROBE_TIMEOUT, probe).await, Ok(Ok(())))
 }

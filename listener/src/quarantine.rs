@@ -26,12 +26,10 @@ use std::time::{Duration, Instant};
 use bullmq_rs::{JobId, JobOptions, JobState, NewJob, Queue};
 use serde_json::json;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, RETRY_AFTER};
 use crate::ingest::Durability;
 use crate::ingest::redis::{AddOutcome, RedisStore};
 
-/// How long a 503 asks the sender to wait.
-const RETRY_AFTER: Duration = Duration::from_secs(5);
 /// How long a count of the queue's jobs read from Redis is trusted.
 const COUNT_MAX_AGE: Duration = Duration::from_secs(1);
 /// Longest pause between two cleanings.
@@ -234,10 +232,13 @@ impl Quarantine {
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
         loop {
-            self.clean().await;
+            let pass = async {
+                self.clean().await;
+                tokio::time::sleep(self.inner.clean_period).await;
+            };
             tokio::select! {
                 () = &mut shutdown => return,
-                () = tokio::time::sleep(self.inner.clean_period) => {}
+                () = pass => {}
             }
         }
     }
@@ -257,6 +258,9 @@ impl Quarantine {
         let mut removed = 0;
         for (state, jobs) in [
             (JobState::Waiting, counts.waiting),
+            (JobState::Prioritized, counts.prioritized),
+            // A Node worker that retried a quarantined job with a backoff left it here.
+            (JobState::Delayed, counts.delayed),
             (JobState::Completed, counts.completed),
             (JobState::Failed, counts.failed),
         ] {

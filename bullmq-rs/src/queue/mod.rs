@@ -107,15 +107,53 @@ impl Queue {
     /// # Errors
     /// [`crate::Error::Redis`] when Redis cannot be reached.
     pub async fn write_meta(&self) -> Result<()> {
-        redis::cmd("HSET")
+        self.meta_write().exec_async(&mut self.connection()).await?;
+        Ok(())
+    }
+
+    /// Writes the queue's `meta` (as [`Queue::write_meta`]) and waits until `replicas`
+    /// replicas have acknowledged it, at most `timeout` (Redis `WAIT`, in the same pipeline
+    /// on the same connection, one round trip). A replica's stream of writes is the
+    /// primary's, in order, so the count returned is of the replicas that have every write
+    /// the primary took before this call: use it to confirm that jobs added earlier,
+    /// through any connection, are replicated, without adding them again.
+    ///
+    /// ```no_run
+    /// # async fn demo(queue: bullmq_rs::Queue) -> bullmq_rs::Result<()> {
+    /// use std::time::Duration;
+    /// if queue.confirm_replicated(1, Duration::from_millis(500)).await? >= 1 {
+    ///     // every job added so far is on a replica too
+    /// }
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`crate::Error::Redis`] when Redis cannot be reached.
+    pub async fn confirm_replicated(&self, replicas: u32, timeout: Duration) -> Result<u32> {
+        let (_, acked): (redis::Value, u32) = redis::pipe()
+            .add_command(self.meta_write())
+            .cmd("WAIT")
+            .arg(replicas)
+            .arg(
+                u64::try_from(timeout.as_millis())
+                    .unwrap_or(u64::MAX)
+                    .max(1),
+            )
+            .query_async(&mut self.connection())
+            .await?;
+        Ok(acked)
+    }
+
+    /// The write of `meta` a Node `Queue` makes on creation.
+    fn meta_write(&self) -> redis::Cmd {
+        let mut write = redis::cmd("HSET");
+        write
             .arg(&self.shared.keys.meta)
             .arg("opts.maxLenEvents")
             .arg(self.shared.max_len_events)
             .arg("version")
-            .arg(self.shared.major.version_tag())
-            .exec_async(&mut self.connection())
-            .await?;
-        Ok(())
+            .arg(self.shared.major.version_tag());
+        write
     }
 }
 

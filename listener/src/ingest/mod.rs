@@ -115,8 +115,9 @@ struct Pending {
     received: Instant,
     received_ms: u64,
     reply: oneshot::Sender<Result<Stored, Unavailable>>,
-    /// Holds this event's bytes of the batcher's budget until it is answered.
-    _bytes: OwnedSemaphorePermit,
+    /// Holds this event's bytes of the batcher's budget until it is answered, or until
+    /// an add of it that missed its deadline ends (it holds a copy of the job till then).
+    budget: Option<OwnedSemaphorePermit>,
 }
 
 impl Pending {
@@ -183,7 +184,7 @@ impl Ingest {
                 received,
                 received_ms: now_ms(),
                 reply,
-                _bytes: permit,
+                budget: Some(permit),
             })
             .await
             .map_err(|_| Unavailable)?;
@@ -195,6 +196,17 @@ struct Batcher {
     shared: Arc<Shared>,
     store: RedisStore,
     receiver: mpsc::Receiver<Pending>,
+}
+
+/// What the spool is told of an add of the events it takes.
+#[derive(Debug, Clone, Copy)]
+enum Attempt {
+    /// Never sent to Redis.
+    None,
+    /// Sent at this time (ms); it may or may not have run.
+    MaybeRan(u64),
+    /// Sent at this time (ms) and stored on the primary; only replicas are missing.
+    Stored(u64),
 }
 
 /// How an add ended as seen at the deadline.
@@ -236,7 +248,7 @@ impl Batcher {
     async fn store(&self, batch: Vec<Pending>) {
         let router = &self.shared.router;
         if router.destination() == Destination::Spool {
-            self.spool(batch, None).await;
+            self.spool(batch, Attempt::None).await;
             return;
         }
         let jobs: Arc<[NewJob]> = batch.iter().map(|p| p.job.clone()).collect();
@@ -250,13 +262,19 @@ impl Batcher {
                     let _ = pending.reply.send(Ok(Stored::InRedis(id)));
                 }
             }
+            AtDeadline::Answered(AddOutcome::Unreplicated { acked }) => {
+                tracing::warn!(
+                    acked,
+                    events = batch.len(),
+                    "replicas behind: the events are in redis and kept in the spool until replicated"
+                );
+                self.spool(batch, Attempt::Stored(attempted)).await;
+            }
             AtDeadline::Answered(outcome) => {
                 tracing::warn!(reason = %outcome, events = batch.len(), "spooling the events");
-                if !matches!(outcome, AddOutcome::Unreplicated { .. }) {
-                    self.shared.metrics.redis_error();
-                    router.redis_failed();
-                }
-                self.spool(batch, Some(attempted)).await;
+                self.shared.metrics.redis_error();
+                router.redis_failed();
+                self.spool(batch, Attempt::MaybeRan(attempted)).await;
             }
             AtDeadline::Missed(add) => {
                 tracing::warn!(
@@ -265,8 +283,11 @@ impl Batcher {
                 );
                 self.shared.metrics.redis_error();
                 router.redis_failed();
-                if let Some(seqs) = self.spool(batch, Some(attempted)).await {
-                    tokio::task::spawn_local(confirm_late_add(self.shared.clone(), add, seqs));
+                let mut batch = batch;
+                let budget: Vec<_> = batch.iter_mut().filter_map(|p| p.budget.take()).collect();
+                if let Some(seqs) = self.spool(batch, Attempt::MaybeRan(attempted)).await {
+                    let late = LateAdd { add, seqs, budget };
+                    tokio::task::spawn_local(late.confirm(self.shared.clone()));
                 }
             }
         }
@@ -291,10 +312,16 @@ impl Batcher {
     /// Appends the batch to the spool and answers it: 200 (spooled) for every event once
     /// the append is durable, 503 for every event when it is not. Returns the sequence
     /// numbers on success.
-    async fn spool(&self, batch: Vec<Pending>, attempted: Option<u64>) -> Option<Vec<SpoolSeq>> {
+    async fn spool(&self, batch: Vec<Pending>, attempt: Attempt) -> Option<Vec<SpoolSeq>> {
         let records: Vec<SpoolRecord> = batch
             .iter()
-            .map(|p| SpoolRecord::from_job(&p.job, p.received_ms, attempted))
+            .map(|p| match attempt {
+                Attempt::None => SpoolRecord::from_job(&p.job, p.received_ms, None),
+                Attempt::MaybeRan(at) => SpoolRecord::from_job(&p.job, p.received_ms, Some(at)),
+                Attempt::Stored(at) => {
+                    SpoolRecord::from_job(&p.job, p.received_ms, Some(at)).stored_in_redis()
+                }
+            })
             .collect();
         let spool = self.shared.spool().clone();
         let appended = tokio::task::spawn_blocking(move || spool.append(&records))
@@ -323,32 +350,38 @@ impl Batcher {
     }
 }
 
-/// Waits for an add that missed its deadline; when it stored the jobs after all, their
-/// spool records are removed (the drainer would otherwise add them again, harmlessly
-/// within the deduplication window, but needlessly).
-async fn confirm_late_add(
-    shared: Arc<Shared>,
+/// An add that missed its deadline, still running, with the spool records of its events
+/// and their share of the batcher's memory budget (the add holds a copy of the jobs).
+struct LateAdd {
     add: tokio::task::JoinHandle<AddOutcome>,
     seqs: Vec<SpoolSeq>,
-) {
-    let ids = match add.await {
-        Ok(AddOutcome::Stored(ids)) => ids,
-        // Redis took the writes, only the replicas lag: it accepts events again.
-        Ok(AddOutcome::Unreplicated { .. }) => return shared.router.redis_recovered(),
-        _ => return,
-    };
-    // Redis answered after all: new events may go there again.
-    shared.router.redis_recovered();
-    let spool = shared.spool().clone();
-    match tokio::task::spawn_blocking(move || spool.remove(&seqs)).await {
-        Ok(Ok(())) => {
-            tracing::info!(
-                events = ids.len(),
-                "a late add stored spooled events: their records are removed"
-            );
-            shared.router.wake_drainer();
+    budget: Vec<OwnedSemaphorePermit>,
+}
+
+impl LateAdd {
+    /// Waits for the outcome; when the jobs turn out to be stored, their spool records are
+    /// removed first (the drainer would otherwise add them again, harmlessly within the
+    /// deduplication window, but needlessly) and Redis counts as accepting again.
+    async fn confirm(self, shared: Arc<Shared>) {
+        let outcome = self.add.await;
+        drop(self.budget);
+        match outcome {
+            Ok(AddOutcome::Stored(ids)) => {
+                let spool = shared.spool().clone();
+                let seqs = self.seqs;
+                match tokio::task::spawn_blocking(move || spool.remove(&seqs)).await {
+                    Ok(Ok(())) => tracing::info!(
+                        events = ids.len(),
+                        "a late add stored spooled events: their records are removed"
+                    ),
+                    // Left in the spool, the drainer sends them again with the same job ids.
+                    _ => tracing::warn!("cannot remove the records of a late add from the spool"),
+                }
+                shared.router.redis_recovered();
+            }
+            // Redis took the writes, only the replicas lag: it accepts events again.
+            Ok(AddOutcome::Unreplicated { .. }) => shared.router.redis_recovered(),
+            _ => {}
         }
-        // Left in the spool, the drainer sends them again with the same job ids.
-        _ => tracing::warn!("cannot remove the records of a late add from the spool"),
     }
 }

@@ -95,6 +95,25 @@ impl RedisStore {
         }
     }
 
+    /// Confirms that jobs stored earlier (through any connection) are on the required
+    /// replicas, without adding them again: a write of the queue's meta and `WAIT`, in one
+    /// round trip. No replicas required: stored at once.
+    pub(crate) async fn confirm_replicated(&self, wait_for_replicas: Duration) -> AddOutcome {
+        let min_replicas = self.durability.min_replicas;
+        if min_replicas == 0 {
+            return AddOutcome::Stored(Vec::new());
+        }
+        match self
+            .queue
+            .confirm_replicated(min_replicas, wait_for_replicas)
+            .await
+        {
+            Ok(acked) if acked >= min_replicas => AddOutcome::Stored(Vec::new()),
+            Ok(acked) => AddOutcome::Unreplicated { acked },
+            Err(err) => AddOutcome::Failed(err),
+        }
+    }
+
     /// How long `WAIT` may take within `limit`: half of it, so that a lagging replica is
     /// reported as such (the jobs are in Redis) rather than as a missed deadline (which
     /// sends the next events to the spool only, until the drainer's probe).

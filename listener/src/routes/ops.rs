@@ -7,6 +7,7 @@ use serde_json::json;
 
 use super::AppState;
 use crate::error::Error;
+use crate::ingest::Shared;
 use crate::metrics::Gauges;
 use crate::spool::Spool;
 
@@ -19,37 +20,84 @@ pub(super) async fn healthz(state: web::Data<AppState>) -> HttpResponse {
 }
 
 /// Ready (200) exactly when an event can be stored: Redis takes writes (as the batchers
-/// last saw it, and it answers PING now) or the spool can take an append (its own health,
-/// which also heals it). The body says which part fails, and how much the spool holds.
+/// last saw it, it answers now, and with `--min-replicas-acks N` N replicas are in sync)
+/// or the spool can take an append (its own health, which also heals it). The body says
+/// which part fails, and how much the spool holds.
 pub(super) async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let shared = &state.shared;
-    let redis = shared.router.redis_accepting()
-        && matches!(
-            tokio::time::timeout(PING_TIMEOUT, shared.queue.ping()).await,
-            Ok(Ok(()))
-        );
+    let redis = RedisHealth::of(shared).await;
     let spool = shared.spool().clone();
     let spool = web::block(move || SpoolHealth::of(&spool))
         .await
         .unwrap_or_else(|_| SpoolHealth::failing("the health check did not finish"));
-    let ready = redis || spool.writable;
+    let stores_to = match (redis, spool.writable) {
+        (RedisHealth::Reachable, _) => "redis",
+        (RedisHealth::ReplicasBehind(_), true) => "redis and spool",
+        (_, true) => "spool",
+        (_, false) => "nothing",
+    };
+    let ready = stores_to != "nothing";
     let status = if ready { 200 } else { 503 };
     shared.metrics.request("readyz", status);
-    let body = json!({
+    let mut body = json!({
         "ready": ready,
-        "redis": if redis { "reachable" } else { "unreachable" },
+        "redis": redis.as_str(),
         "spool": spool.state,
         "spool_error": spool.error,
-        "stores_to": if redis { "redis" } else if spool.writable { "spool" } else { "nothing" },
+        "stores_to": stores_to,
         "spool_depth": spool.pending,
         "dead_letters": spool.dead_letters,
         "spool_bytes": spool.bytes,
         "signature": signature(&state),
     });
+    if let RedisHealth::ReplicasBehind(in_sync) = redis {
+        body["replicas_in_sync"] = json!(in_sync);
+    }
     if ready {
         HttpResponse::Ok().json(body)
     } else {
         HttpResponse::ServiceUnavailable().json(body)
+    }
+}
+
+/// What `/readyz` says of Redis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RedisHealth {
+    /// Takes writes, with as many replicas in sync as `--min-replicas-acks` asks.
+    Reachable,
+    /// Takes writes, but fewer replicas than required are in sync: events also need the
+    /// spool until they are replicated.
+    ReplicasBehind(u32),
+    /// Failed the last add, or does not answer now.
+    Unreachable,
+}
+
+impl RedisHealth {
+    async fn of(shared: &Shared) -> Self {
+        if !shared.router.redis_accepting() {
+            return Self::Unreachable;
+        }
+        let required = shared.durability.min_replicas;
+        let answer = async {
+            if required == 0 {
+                shared.queue.ping().await.map(|()| required)
+            } else {
+                shared.queue.replicas_in_sync().await
+            }
+        };
+        match tokio::time::timeout(PING_TIMEOUT, answer).await {
+            Ok(Ok(in_sync)) if in_sync >= required => Self::Reachable,
+            Ok(Ok(in_sync)) => Self::ReplicasBehind(in_sync),
+            _ => Self::Unreachable,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Reachable => "reachable",
+            Self::ReplicasBehind(_) => "replicas behind",
+            Self::Unreachable => "unreachable",
+        }
     }
 }
 

@@ -8,15 +8,12 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use serde_json::json;
 
 use super::{AppState, REQUEST_ID_HEADER};
-use crate::error::ApiError;
+use crate::error::{ApiError, RETRY_AFTER};
 use crate::http;
 use crate::ingest::Stored;
 use crate::quarantine::BadSignaturePolicy;
 use crate::sellsy;
 use crate::signature::SIGNATURE_HEADER;
-
-/// How long a 503 asks the sender to wait.
-const RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Sellsy may check the endpoint with a GET.
 pub(super) async fn ping(state: web::Data<AppState>) -> HttpResponse {

@@ -198,9 +198,19 @@ async fn redis_down_for_ten_seconds_under_load(extra: &[&str]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn listener_killed_under_load_replays_its_spool_after_restart() {
+    listener_killed_under_load(&[]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listener_killed_under_load_replays_its_spool_after_restart_with_four_http_workers() {
+    listener_killed_under_load(&["--workers", "4"]).await;
+}
+
+async fn listener_killed_under_load(extra: &[&str]) {
     let mut redis = RedisServer::with_aof();
     let spool = TempDir::new("listener-kill");
-    let args = spool_args(&redis, &spool);
+    let mut args = spool_args(&redis, &spool);
+    args.extend(extra.iter().map(|arg| (*arg).to_owned()));
     redis.kill();
     let process = Process::start(&as_strs(&args));
     let addr = process.addr;

@@ -124,6 +124,28 @@ async fn a_full_disk_gives_503s_never_a_false_200_and_heals_when_space_returns()
     );
 
     disk.grow("64m");
+    // Redis still down: the spool alone must take events again, with no restart.
+    let mut healed = false;
+    for attempt in 0..100 {
+        let response = post_signed(listener.addr, &event(2_000_000 + attempt))
+            .await
+            .unwrap();
+        if response.status == 200 {
+            assert_eq!(response.json()["status"], "spooled");
+            outcome.acked.insert(
+                2_000_000 + attempt,
+                response.json()["jobId"].as_str().unwrap().to_owned(),
+            );
+            healed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(healed, "the spool heals by itself once there is room");
+    let ready = request(listener.addr, "GET", "/readyz", &[], b"")
+        .await
+        .unwrap();
+    assert_eq!(readyz(&ready)["spool"], "writable", "{}", readyz(&ready));
     redis.restart();
     eventually(
         Duration::from_secs(30),
@@ -206,6 +228,67 @@ async fn a_spool_that_cannot_be_opened_at_start_is_used_once_it_can_without_a_re
     listener.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_spool_max_bytes_events_get_503_and_the_spool_takes_them_again_once_drained() {
+    let mut redis = RedisServer::start();
+    let spool_dir = TempDir::new("spool-full");
+    let listener = InProcess::start(&[
+        "--redis-url",
+        &redis.url(),
+        "--secret",
+        SECRET,
+        "--spool-dir",
+        spool_dir.0.to_str().unwrap(),
+        "--spool-max-bytes",
+        "3145728",
+    ])
+    .await;
+    redis.kill();
+
+    let mut acked = Vec::new();
+    let mut n = 0;
+    let refused = loop {
+        n += 1;
+        assert!(n < 50_000, "a 3 MiB spool never filled");
+        let response = post_signed(listener.addr, &event(n)).await.unwrap();
+        match response.status {
+            200 => acked.push(response.json()["jobId"].as_str().unwrap().to_owned()),
+            503 => break response,
+            other => panic!("unexpected {other}"),
+        }
+    };
+    assert!(refused.header("retry-after").is_some());
+    let full = request(listener.addr, "GET", "/readyz", &[], b"")
+        .await
+        .unwrap();
+    assert_eq!(full.status, 503, "{}", readyz(&full));
+    assert_eq!(readyz(&full)["spool"], "full", "{}", readyz(&full));
+    let metrics = request(listener.addr, "GET", "/metrics", &[], b"")
+        .await
+        .unwrap();
+    let metrics = String::from_utf8(metrics.body).unwrap();
+    assert!(
+        metrics.contains("sellsy_listener_spool_bytes "),
+        "{metrics}"
+    );
+    println!("spool full after {} acknowledged events", acked.len());
+
+    redis.restart();
+    eventually(
+        Duration::from_secs(30),
+        "every acknowledged event in redis",
+        || acked.iter().all(|id| job_exists(&redis, id)),
+    );
+    redis.kill();
+    let again = post_signed(listener.addr, &event(n + 1)).await.unwrap();
+    assert_eq!(
+        (again.status, again.json()["status"].as_str()),
+        (200, Some("spooled")),
+        "the drained spool takes events again"
+    );
+    listener.stop().await;
+}
+
 fn record(job_id: &str, opts: &str, attempted_ms: Option<u64>) -> SpoolRecord {
     SpoolRecord {
         job_id: job_id.to_owned(),
@@ -214,6 +297,7 @@ fn record(job_id: &str, opts: &str, attempted_ms: Option<u64>) -> SpoolRecord {
         opts: opts.to_owned(),
         received_ms: now_ms(),
         attempted_ms,
+        in_redis: false,
     }
 }
 
@@ -510,7 +594,15 @@ async fn with_the_only_replica_down_new_events_still_reach_the_workers() {
         acked.insert(n, id);
     }
     let ready = request(addr, "GET", "/readyz", &[], b"").await.unwrap();
-    assert_eq!(readyz(&ready)["stores_to"], "redis", "{}", readyz(&ready));
+    assert_eq!(
+        (
+            readyz(&ready)["redis"].as_str(),
+            readyz(&ready)["stores_to"].as_str()
+        ),
+        (Some("replicas behind"), Some("redis and spool")),
+        "{}",
+        readyz(&ready)
+    );
     let held = readyz(&ready)["spool_depth"].as_u64().unwrap();
     assert!(
         held > 0,
@@ -625,5 +717,9 @@ async fn the_listener_killed_at_random_moments_while_draining_loses_and_doubles_
         acked.len()
     );
     assert_eq!(waiting, acked.len(), "one job per acknowledged event");
+    assert!(
+        caught_mid_batch > 0,
+        "no kill landed between a drain's add and the removal of its records"
+    );
     drop(last);
 }
