@@ -5,6 +5,7 @@
 mod codec;
 mod connection;
 mod error;
+mod flow;
 mod job;
 mod keys;
 mod layout;
@@ -15,9 +16,10 @@ mod worker;
 
 pub use connection::Topology;
 pub use error::{Error, Result, ScriptError};
+pub use flow::{AddedFlow, Dependencies, FlowJob, FlowProducer, FlowProducerBuilder, JobNode};
 pub use job::{Job, JobCounts, JobId, JobState};
 pub use keys::QueueKeys;
 pub use layout::BullmqMajor;
-pub use options::{Backoff, Deduplication, JobOptions, KeepJobs, RemoveOn};
+pub use options::{Backoff, Deduplication, JobOptions, KeepJobs, ParentRef, RemoveOn};
 pub use queue::{DEFAULT_MAX_LEN_EVENTS, DEFAULT_PREFIX, NewJob, Queue, QueueBuilder};
 pub use worker::{ActiveJob, JobError, Limiter, Worker, WorkerBuilder};

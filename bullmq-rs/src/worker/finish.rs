@@ -78,7 +78,10 @@ where
     let result = match &job.deferred_failure {
         // Stalled too often (or failed by a child): BullMQ fails it without running it.
         Some(reason) => Err(JobError::unrecoverable(reason.clone())),
-        None => run_handler(handler, ActiveJob::new(job.clone(), shared.clone())).await,
+        None => {
+            let active = ActiveJob::new(job.clone(), taken.token.clone(), shared.clone());
+            run_handler(handler, active).await
+        }
     };
     let next = next_token.map(|token| FetchArgs {
         now: codec::now_millis(),
@@ -119,6 +122,10 @@ async fn finish(
         Ok(value) => return complete(shared, job, token, &value, next).await,
         Err(err) => err,
     };
+    if err.is_waiting_children() {
+        // The job is in waiting-children already; its lock went with its attempt.
+        return Ok(None);
+    }
     if let Some(limit) = err.rate_limit() {
         let limit_ms = codec::as_millis(limit).max(1);
         let mut conn = shared.conn.clone();
