@@ -6,6 +6,7 @@ mod clean;
 mod cluster;
 mod cluster_faults;
 mod differential;
+mod flows;
 mod jobs;
 mod node_workers;
 mod queue_control;
