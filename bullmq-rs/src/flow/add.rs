@@ -95,6 +95,19 @@ impl FlowProducer {
     }
 }
 
+impl FlowJob {
+    /// Checks the flow as [`FlowProducer::add`] would before writing it (queue names and
+    /// prefixes, each node's options for BullMQ of `major`), with `prefix` for the nodes
+    /// that name none; call it to refuse a flow before any connection exists.
+    ///
+    /// # Errors
+    /// As [`FlowProducer::add`] for [`Error::InvalidQueue`], [`Error::InvalidOption`] and
+    /// [`Error::InvalidFlow`] (the cluster check needs the producer).
+    pub fn validate(&self, prefix: &str, major: BullmqMajor) -> Result<()> {
+        lay_out(std::slice::from_ref(self), prefix, major, 0).map(drop)
+    }
+}
+
 /// The nodes of `flows` level by level (every root, then every child of a root, ...), the
 /// order in which BullMQ's FlowProducer queues its adds; each child names its parent.
 fn lay_out(flows: &[FlowJob], prefix: &str, major: BullmqMajor, now: u64) -> Result<Vec<Encoded>> {
