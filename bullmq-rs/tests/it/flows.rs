@@ -454,6 +454,48 @@ async fn a_handler_waits_for_the_children_it_adds() {
     );
 }
 
+/// A flow whose child id exists already and is completed: the child's result counts as
+/// processed at once and the parent, with nothing pending, is released (BullMQ 6 once the
+/// whole flow is written, BullMQ 5 right away); a child id pending elsewhere is adopted.
+async fn a_flow_over_existing_children_is_like_node(major: BullmqMajor) {
+    let redis = RedisServer::start();
+    let stage = [
+        vec!["HSET", "bull:cq:done", "name", "done", "data", "{}", "opts", "{\"attempts\":0}",
+             "timestamp", "1700000000000", "delay", "0", "priority", "0", "returnvalue", "42",
+             "finishedOn", "1700000000001", "atm", "1"],
+        vec!["ZADD", "bull:cq:completed", "1700000000001", "done"],
+        vec!["HSET", "bull:cq:pending", "name", "pending", "data", "{}", "opts", "{\"attempts\":0}",
+             "timestamp", "1700000000000", "delay", "0", "priority", "0"],
+        vec!["LPUSH", "bull:cq:wait", "pending"],
+    ];
+    for db in [1, 2] {
+        let mut conn = redis.connection(db);
+        for words in &stage {
+            let mut cmd = redis::cmd(words[0]);
+            for word in &words[1..] {
+                cmd.arg(*word);
+            }
+            let _: redis::Value = cmd.query(&mut conn).unwrap();
+        }
+    }
+    let flows = vec![
+        json!({"name": "released", "queueName": "pq", "opts": {"jobId": "released", "priority": 2},
+               "children": [{"name": "done", "queueName": "cq", "opts": {"jobId": "done"}}]}),
+        json!({"name": "waits", "queueName": "pq", "opts": {"jobId": "waits"},
+               "children": [{"name": "pending", "queueName": "cq", "opts": {"jobId": "pending"}}]}),
+    ];
+    let node_ids = node(&redis, 1, major, json!({"op": "add", "flows": flows}));
+    let rust_ids = add_with_rust(&redis, 2, major, &flows).await;
+    assert_eq!(rust_ids, node_ids);
+    assert_same_keyspace(&dump(&redis, 2), &dump(&redis, 1), major);
+    let state: Option<f64> = redis::cmd("ZSCORE")
+        .arg("bull:pq:prioritized")
+        .arg("released")
+        .query(&mut redis.connection(2))
+        .unwrap();
+    assert!(state.is_some(), "the parent of a completed child is released");
+}
+
 macro_rules! per_major {
     ($($case:ident),* $(,)?) => {
         mod bullmq6 {
@@ -474,4 +516,5 @@ per_major!(
     mixed_workers_finish_flows_like_node,
     get_flow_reads_the_tree_as_node_does,
     queue_add_with_a_parent_is_like_node,
+    a_flow_over_existing_children_is_like_node,
 );
