@@ -496,6 +496,61 @@ async fn a_flow_over_existing_children_is_like_node(major: BullmqMajor) {
     assert!(state.is_some(), "the parent of a completed child is released");
 }
 
+/// On a cluster a flow runs in one slot: queues sharing a hash tag are added and worked
+/// (the child's finish updates its parent in the other queue); another tag is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_flow_shares_one_hash_tag() {
+    let cluster = testkit::RedisCluster::start(3);
+    let producer = FlowProducer::builder()
+        .prefix("{shop}")
+        .topology(bullmq_rs::Topology::Cluster)
+        .connect(&cluster.url())
+        .await
+        .unwrap();
+    let flow: FlowJob = serde_json::from_value(json!({
+        "name": "order", "queueName": "orders", "opts": {"jobId": "o1"},
+        "children": [{"name": "invoice", "queueName": "invoices", "data": {"n": 1}}]
+    }))
+    .unwrap();
+    producer.add(&flow).await.unwrap();
+
+    let mut spread = flow.clone();
+    spread.children[0].prefix = Some("{elsewhere}".to_owned());
+    let err = producer.add(&spread).await.unwrap_err();
+    assert!(
+        matches!(&err, bullmq_rs::Error::InvalidFlow(reason) if reason.contains("hash tag")),
+        "{err}"
+    );
+
+    let orders = bullmq_rs::Queue::builder("orders")
+        .prefix("{shop}")
+        .cluster()
+        .connect(&cluster.url())
+        .await
+        .unwrap();
+    let mut runs = Vec::new();
+    for queue in ["orders", "invoices"] {
+        let worker = Worker::builder(queue)
+            .prefix("{shop}")
+            .cluster()
+            .drain_delay(Duration::from_millis(100))
+            .connect(&cluster.url(), |job: ActiveJob| async move { Ok(job.data.clone()) })
+            .await
+            .unwrap();
+        let done = orders.clone();
+        runs.push(tokio::spawn(worker.run_until(async move {
+            while done.get_job(&"o1".into()).await.unwrap().unwrap().state
+                != bullmq_rs::JobState::Completed
+            {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })));
+    }
+    for run in runs {
+        run.await.unwrap().unwrap();
+    }
+}
+
 macro_rules! per_major {
     ($($case:ident),* $(,)?) => {
         mod bullmq6 {
