@@ -135,7 +135,7 @@ fn fill_spool(dir: &Path, events: u64) -> u64 {
 }
 
 fn start_listener(bin: &Path, redis: &RedisServer, spool: &Path, port: u16) -> Child {
-    let child = Command::new(bin)
+    let mut child = Command::new(bin)
         .args(["--listen", &format!("127.0.0.1:{port}")])
         .args(["--redis-url", &redis.url(), "--secret", SECRET])
         .arg("--spool-dir")
@@ -151,6 +151,8 @@ fn start_listener(bin: &Path, redis: &RedisServer, spool: &Path, port: u16) -> C
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+    let _ = child.kill();
+    let _ = child.wait();
     fail("the listener did not start")
 }
 

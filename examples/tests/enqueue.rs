@@ -332,7 +332,10 @@ async fn adds_a_flow_and_prints_the_root_id_alone() {
 fn a_flow_root_without_id_gets_a_uuid() {
     let redis = RedisServer::start();
     let output = enqueue(
-        &["--flow", r#"{"name":"n","queueName":"q","children":[{"name":"c","queueName":"q"}]}"#],
+        &[
+            "--flow",
+            r#"{"name":"n","queueName":"q","children":[{"name":"c","queueName":"q"}]}"#,
+        ],
         Some(&redis.url()),
     );
     assert!(output.status.success(), "{}", stderr_line(&output));
@@ -380,10 +383,7 @@ fn a_flow_with_redis_unreachable_exits_1() {
     let redis = RedisServer::start();
     let url = redis.url();
     drop(redis);
-    let output = enqueue(
-        &["--flow", r#"{"name":"n","queueName":"q"}"#],
-        Some(&url),
-    );
+    let output = enqueue(&["--flow", r#"{"name":"n","queueName":"q"}"#], Some(&url));
     let stderr = stderr_line(&output);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");

@@ -57,9 +57,10 @@ pub struct Drainer {
     left_behind: bool,
 }
 
-/// What one record becomes in a drain batch.
+/// What one record becomes in a drain batch (the job boxed: it is far larger than a
+/// dead letter).
 enum Sorted {
-    Send(SpoolSeq, NewJob, Option<u64>),
+    Send(SpoolSeq, Box<NewJob>, Option<u64>),
     DeadLetter(SpoolSeq, String),
 }
 
@@ -245,21 +246,20 @@ impl Drainer {
     }
 }
 
-/// Sorts a batch read from the spool into what can be sent and what is set aside for
-/// good (see the module docs), in spool order.
-fn sort(
-    records: Vec<Spooled>,
-    major: BullmqMajor,
-    now_ms: u64,
-) -> (
+/// A sorted batch: the records to send (with their last attempt), the dead letters.
+type SortedBatch = (
     Vec<(SpoolSeq, NewJob, Option<u64>)>,
     Vec<(SpoolSeq, String)>,
-) {
+);
+
+/// Sorts a batch read from the spool into what can be sent and what is set aside for
+/// good (see the module docs), in spool order.
+fn sort(records: Vec<Spooled>, major: BullmqMajor, now_ms: u64) -> SortedBatch {
     let mut sendable = Vec::with_capacity(records.len());
     let mut letters = Vec::new();
     for spooled in records {
         match sort_one(spooled, major, now_ms) {
-            Sorted::Send(seq, job, attempted) => sendable.push((seq, job, attempted)),
+            Sorted::Send(seq, job, attempted) => sendable.push((seq, *job, attempted)),
             Sorted::DeadLetter(seq, reason) => letters.push((seq, reason)),
         }
     }
@@ -290,7 +290,7 @@ fn sort_one(spooled: Spooled, major: BullmqMajor, now_ms: u64) -> Sorted {
             ),
         );
     }
-    Sorted::Send(seq, job, record.attempted_ms)
+    Sorted::Send(seq, Box::new(job), record.attempted_ms)
 }
 
 /// Whether an add sent now would still meet the deduplication key that an add attempted

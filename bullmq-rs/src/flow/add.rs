@@ -91,7 +91,9 @@ impl FlowProducer {
             .add_flow
             .call(&mut self.conn.clone(), self.shared.major, now, &args)
             .await?;
-        Ok((0..flows.len()).map(|root| tree(&nodes, &ids, root)).collect())
+        Ok((0..flows.len())
+            .map(|root| tree(&nodes, &ids, root))
+            .collect())
     }
 }
 

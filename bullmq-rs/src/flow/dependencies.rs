@@ -6,17 +6,20 @@ use super::Dependencies;
 use crate::connection::Connection;
 use crate::{Error, Result};
 
+/// `processed`, `dependencies`, `failed` and `unsuccessful` as Redis returns them.
+type RawDependencies = (
+    BTreeMap<String, String>,
+    Vec<String>,
+    BTreeMap<String, String>,
+    Vec<String>,
+);
+
 /// The four places a parent `job_key` records its children, in one pipeline.
 pub(crate) async fn read_dependencies(
     conn: &mut Connection,
     job_key: &str,
 ) -> Result<Dependencies> {
-    let (processed, mut unprocessed, ignored, failed): (
-        BTreeMap<String, String>,
-        Vec<String>,
-        BTreeMap<String, String>,
-        Vec<String>,
-    ) = redis::pipe()
+    let (processed, mut unprocessed, ignored, failed): RawDependencies = redis::pipe()
         .hgetall(format!("{job_key}:processed"))
         .smembers(format!("{job_key}:dependencies"))
         .hgetall(format!("{job_key}:failed"))
@@ -44,9 +47,7 @@ pub(crate) async fn read_children_values(
     parse_values(processed)
 }
 
-fn parse_values(
-    raw: BTreeMap<String, String>,
-) -> Result<BTreeMap<String, serde_json::Value>> {
+fn parse_values(raw: BTreeMap<String, String>) -> Result<BTreeMap<String, serde_json::Value>> {
     raw.into_iter()
         .map(|(key, json)| {
             serde_json::from_str(&json)

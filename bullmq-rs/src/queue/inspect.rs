@@ -6,8 +6,8 @@ use redis::{FromRedisValue, Value};
 
 use super::Queue;
 use crate::connection::Connection;
-use crate::keys::QueueKeys;
 use crate::job::{Job, JobCounts, JobId, JobState};
+use crate::keys::QueueKeys;
 use crate::{Error, Result};
 
 impl Queue {
@@ -223,10 +223,7 @@ pub(crate) async fn read_job(
         pipe.add_command(cmd.clone());
     }
     let (hash, found): (HashMap<String, String>, Vec<Value>) = {
-        let mut replies = pipe
-            .query_async::<Vec<Value>>(conn)
-            .await?
-            .into_iter();
+        let mut replies = pipe.query_async::<Vec<Value>>(conn).await?.into_iter();
         let hash = replies
             .next()
             .map(HashMap::from_redis_value)

@@ -8,10 +8,10 @@ use crate::codec;
 use crate::connection::Connection;
 
 use super::Script;
+use crate::error::ScriptError;
 use crate::job::JobId;
 use crate::keys::QueueKeys;
 use crate::layout::BullmqMajor;
-use crate::error::ScriptError;
 use crate::{Error, Result};
 
 /// The arguments of one job, already encoded.

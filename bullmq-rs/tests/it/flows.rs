@@ -108,7 +108,11 @@ fn dump_naming(
     for key in raw.keys() {
         let Some(uuid) = find_uuid(key) else { continue };
         if key.ends_with(uuid) {
-            let name: Option<String> = redis::cmd("HGET").arg(key).arg("name").query(&mut conn).unwrap();
+            let name: Option<String> = redis::cmd("HGET")
+                .arg(key)
+                .arg("name")
+                .query(&mut conn)
+                .unwrap();
             if let Some(name) = name {
                 names.insert(uuid.to_owned(), format!("<uuid:{name}>"));
             }
@@ -138,7 +142,9 @@ fn dump_naming(
         }
         lines.join("\n")
     };
-    raw.iter().map(|(key, dump)| (rename(key), rename(dump))).collect()
+    raw.iter()
+        .map(|(key, dump)| (rename(key), rename(dump)))
+        .collect()
 }
 
 fn find_uuid(text: &str) -> Option<&str> {
@@ -228,7 +234,10 @@ async fn bulk_flows_are_added_like_node(major: BullmqMajor) {
     let redis = RedisServer::start();
     let flows = vec![depth_one(), stuck_parent()];
     let node_ids = node(&redis, 1, major, json!({"op": "addBulk", "flows": flows}));
-    let parsed: Vec<FlowJob> = flows.iter().map(|f| serde_json::from_value(f.clone()).unwrap()).collect();
+    let parsed: Vec<FlowJob> = flows
+        .iter()
+        .map(|f| serde_json::from_value(f.clone()).unwrap())
+        .collect();
     let producer = rust_producer(&redis, 2, major).await;
     let added = producer.add_bulk(&parsed).await.unwrap();
     let rust_ids: Vec<&str> = added.iter().map(|flow| flow.id.as_str()).collect();
@@ -254,7 +263,10 @@ async fn flows_are_processed_like_node(major: BullmqMajor) {
         major,
     );
     assert!(
-        node_run["processed"].as_array().unwrap().contains(&json!("root")),
+        node_run["processed"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("root")),
         "the root ran: {node_run}"
     );
     let mut conn = redis.connection(2);
@@ -263,7 +275,10 @@ async fn flows_are_processed_like_node(major: BullmqMajor) {
         .zscore("bull:pq:waiting-children", "stuck")
         .query(&mut conn)
         .unwrap();
-    assert!(root_state.is_some() && stuck.is_some(), "root released early by its cpof child and failed (BullMQ does so), stuck still waits");
+    assert!(
+        root_state.is_some() && stuck.is_some(),
+        "root released early by its cpof child and failed (BullMQ does so), stuck still waits"
+    );
 }
 
 /// Rust-added flows, cq worked by Node and pq by Rust at once, end as Node alone leaves them.
@@ -304,22 +319,34 @@ async fn get_flow_reads_the_tree_as_node_does(major: BullmqMajor) {
         json!({"op": "getFlow", "queue": "pq", "id": "root", "depth": 10, "maxChildren": 20}),
     );
     let producer = rust_producer(&redis, 1, major).await;
-    let tree = producer.get_flow("pq", &"root".into(), 10, 20).await.unwrap().unwrap();
+    let tree = producer
+        .get_flow("pq", &"root".into(), 10, 20)
+        .await
+        .unwrap()
+        .unwrap();
     fn names(node: &bullmq_rs::JobNode) -> Value {
         let mut children: Vec<Value> = node.children.iter().map(names).collect();
         children.sort_by_key(|child| child["name"].to_string());
         json!({"name": node.job.name, "children": children})
     }
     fn node_names(node: &Value) -> Value {
-        let mut children: Vec<Value> = node["children"].as_array().unwrap().iter().map(node_names).collect();
+        let mut children: Vec<Value> = node["children"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(node_names)
+            .collect();
         children.sort_by_key(|child| child["name"].to_string());
         json!({"name": node["name"], "children": children})
     }
     assert_eq!(names(&tree), node_names(&node_tree));
-    let shallow = producer.get_flow("pq", &"root".into(), 1, 20).await.unwrap().unwrap();
+    let shallow = producer
+        .get_flow("pq", &"root".into(), 1, 20)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(shallow.children.is_empty());
 }
-
 
 /// `Queue::add` with a `parent` option, as Node's `queue.add(.., {parent})`: the child
 /// joins the parent's dependencies; an existing id is adopted again.
@@ -327,7 +354,11 @@ fn queue_add_with_a_parent() -> Vec<Value> {
     use crate::steps::add;
     vec![
         add("parent", json!({}), json!({"jobId": "p"})),
-        add("child", json!({"n": 1}), json!({"parent": {"id": "p", "queue": "bull:q"}})),
+        add(
+            "child",
+            json!({"n": 1}),
+            json!({"parent": {"id": "p", "queue": "bull:q"}}),
+        ),
         add(
             "child-fpof",
             json!({}),
@@ -344,7 +375,6 @@ fn queue_add_with_a_parent() -> Vec<Value> {
 async fn queue_add_with_a_parent_is_like_node(major: BullmqMajor) {
     crate::differential::compare(major, queue_add_with_a_parent()).await;
 }
-
 
 #[tokio::test]
 async fn a_child_of_a_missing_parent_is_refused_and_nothing_is_written() {
@@ -366,7 +396,10 @@ async fn a_child_of_a_missing_parent_is_refused_and_nothing_is_written() {
         ),
         "{err}"
     );
-    let keys: Vec<String> = redis::cmd("KEYS").arg("bull:q:*").query(&mut redis.connection(0)).unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("bull:q:*")
+        .query(&mut redis.connection(0))
+        .unwrap();
     assert_eq!(keys, ["bull:q:meta"]);
 }
 
@@ -378,10 +411,14 @@ async fn a_handler_waits_for_the_children_it_adds() {
     let url = redis.url();
     let queue = bullmq_rs::Queue::connect(&url, "q").await.unwrap();
     queue
-        .add("parent", &json!({"step": "start"}), bullmq_rs::JobOptions {
-            job_id: Some("p".into()),
-            ..Default::default()
-        })
+        .add(
+            "parent",
+            &json!({"step": "start"}),
+            bullmq_rs::JobOptions {
+                job_id: Some("p".into()),
+                ..Default::default()
+            },
+        )
         .await
         .unwrap();
     let producer = queue.clone();
@@ -400,9 +437,14 @@ async fn a_handler_waits_for_the_children_it_adds() {
                             parent: Some(bullmq_rs::ParentRef::new("bull", "q", job.id.clone())),
                             ..Default::default()
                         };
-                        queue.add("child", &json!({"n": n}), opts).await.map_err(fail)?;
+                        queue
+                            .add("child", &json!({"n": n}), opts)
+                            .await
+                            .map_err(fail)?;
                     }
-                    job.update_data(&json!({"step": "wait"})).await.map_err(fail)?;
+                    job.update_data(&json!({"step": "wait"}))
+                        .await
+                        .map_err(fail)?;
                     assert!(job.move_to_waiting_children().await.map_err(fail)?);
                     return Err(JobError::waiting_children());
                 }
@@ -410,7 +452,9 @@ async fn a_handler_waits_for_the_children_it_adds() {
                 assert!(deps.unprocessed.is_empty() && deps.failed.is_empty());
                 let values = job.get_children_values().await.map_err(fail)?;
                 assert_eq!(values, deps.processed);
-                Ok(json!(values.values().map(|v| v.as_u64().unwrap()).sum::<u64>()))
+                Ok(json!(
+                    values.values().map(|v| v.as_u64().unwrap()).sum::<u64>()
+                ))
             }
         })
         .await
@@ -460,12 +504,45 @@ async fn a_handler_waits_for_the_children_it_adds() {
 async fn a_flow_over_existing_children_is_like_node(major: BullmqMajor) {
     let redis = RedisServer::start();
     let stage = [
-        vec!["HSET", "bull:cq:done", "name", "done", "data", "{}", "opts", "{\"attempts\":0}",
-             "timestamp", "1700000000000", "delay", "0", "priority", "0", "returnvalue", "42",
-             "finishedOn", "1700000000001", "atm", "1"],
+        vec![
+            "HSET",
+            "bull:cq:done",
+            "name",
+            "done",
+            "data",
+            "{}",
+            "opts",
+            "{\"attempts\":0}",
+            "timestamp",
+            "1700000000000",
+            "delay",
+            "0",
+            "priority",
+            "0",
+            "returnvalue",
+            "42",
+            "finishedOn",
+            "1700000000001",
+            "atm",
+            "1",
+        ],
         vec!["ZADD", "bull:cq:completed", "1700000000001", "done"],
-        vec!["HSET", "bull:cq:pending", "name", "pending", "data", "{}", "opts", "{\"attempts\":0}",
-             "timestamp", "1700000000000", "delay", "0", "priority", "0"],
+        vec![
+            "HSET",
+            "bull:cq:pending",
+            "name",
+            "pending",
+            "data",
+            "{}",
+            "opts",
+            "{\"attempts\":0}",
+            "timestamp",
+            "1700000000000",
+            "delay",
+            "0",
+            "priority",
+            "0",
+        ],
         vec!["LPUSH", "bull:cq:wait", "pending"],
     ];
     for db in [1, 2] {
@@ -493,7 +570,10 @@ async fn a_flow_over_existing_children_is_like_node(major: BullmqMajor) {
         .arg("released")
         .query(&mut redis.connection(2))
         .unwrap();
-    assert!(state.is_some(), "the parent of a completed child is released");
+    assert!(
+        state.is_some(),
+        "the parent of a completed child is released"
+    );
 }
 
 /// On a cluster a flow runs in one slot: queues sharing a hash tag are added and worked
@@ -534,7 +614,9 @@ async fn a_cluster_flow_shares_one_hash_tag() {
             .prefix("{shop}")
             .cluster()
             .drain_delay(Duration::from_millis(100))
-            .connect(&cluster.url(), |job: ActiveJob| async move { Ok(job.data.clone()) })
+            .connect(&cluster.url(), |job: ActiveJob| async move {
+                Ok(job.data.clone())
+            })
             .await
             .unwrap();
         let done = orders.clone();
