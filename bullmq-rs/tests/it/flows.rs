@@ -29,7 +29,8 @@ fn depth_one() -> Value {
     })
 }
 
-/// Depth 3 across both queues with every failure flag, a prioritized and a delayed parent.
+/// Depth 3 across both queues with every failure flag, a prioritized and a delayed parent;
+/// `leaf` fails `mid` in turn when its own fpof child fails it.
 fn depth_three() -> Value {
     json!({
         "name": "root", "queueName": "pq", "opts": {"jobId": "root", "priority": 3},
@@ -42,7 +43,7 @@ fn depth_three() -> Value {
                  "opts": {"ignoreDependencyOnFailure": true}},
                 {"name": "leaf-rdof", "queueName": "cq", "data": {"fail": true},
                  "opts": {"removeDependencyOnFailure": true}},
-                {"name": "leaf", "queueName": "pq", "opts": {"jobId": "leaf"},
+                {"name": "leaf", "queueName": "pq", "opts": {"jobId": "leaf", "failParentOnFailure": true},
                  "children": [
                     {"name": "deep", "queueName": "cq", "data": {"deep": true}},
                     {"name": "deep-fpof", "queueName": "pq", "data": {"fail": true},
@@ -61,8 +62,23 @@ fn stuck_parent() -> Value {
     })
 }
 
+/// A child failing without a flag but removed at once: BullMQ drops it from its parent's
+/// dependencies, which releases the parent.
+fn released_by_removal() -> Value {
+    json!({
+        "name": "freed", "queueName": "cq", "opts": {"jobId": "freed"},
+        "children": [{"name": "freed-child", "queueName": "pq", "data": {"fail": true},
+                      "opts": {"removeOnFail": true}}]
+    })
+}
+
 fn flows() -> Vec<Value> {
-    vec![depth_one(), depth_three(), stuck_parent()]
+    vec![
+        depth_one(),
+        depth_three(),
+        stuck_parent(),
+        released_by_removal(),
+    ]
 }
 
 fn node(redis: &RedisServer, db: u8, major: BullmqMajor, input: Value) -> Value {
@@ -278,6 +294,17 @@ async fn flows_are_processed_like_node(major: BullmqMajor) {
     assert!(
         root_state.is_some() && stuck.is_some(),
         "root released early by its cpof child and failed (BullMQ does so), stuck still waits"
+    );
+    let (freed, mid_reason): (Option<f64>, Option<String>) = redis::pipe()
+        .zscore("bull:cq:completed", "freed")
+        .hget("bull:cq:mid", "failedReason")
+        .query(&mut conn)
+        .unwrap();
+    assert!(freed.is_some(), "a removed failed child frees its parent");
+    assert_eq!(
+        mid_reason.as_deref(),
+        Some("child bull:pq:leaf failed"),
+        "fpof fails up the tree"
     );
 }
 
