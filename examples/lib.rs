@@ -180,6 +180,7 @@ pub fn exit_code(err: &bullmq_rs::Error) -> i32 {
     match err {
         bullmq_rs::Error::InvalidOption { .. }
         | bullmq_rs::Error::InvalidQueue { .. }
+        | bullmq_rs::Error::InvalidFlow(_)
         | bullmq_rs::Error::InvalidUrl(_) => EXIT_USAGE,
         _ => EXIT_FAILURE,
     }

@@ -6,7 +6,10 @@
         then 5 values per job: custom id ("" = next counter value), name, timestamp ms,
         data JSON, opts JSON (BullMQ's stored option names: de, kl, ...)
   Returns the job ids in argument order: the new job's id, or for a duplicate custom id or
-  a deduplicated add the id of the job that already exists.
+  a deduplicated add the id of the job that already exists. A job naming a parent
+  (opts.parent {id, queue}) becomes its pending dependency (see parent.lua); when a parent
+  is missing (-5) or a custom id already belongs to another parent (-7) the whole batch is
+  refused with that code and nothing is written.
 
   Every job advances the `id` counter, whatever becomes of it, as BullMQ does. Queue facts
   (event cap, paused or maxed) and the marker are handled once per batch: nothing in the
@@ -24,7 +27,6 @@ q.paused = context.paused
 
 local FIELDS_PER_JOB = 5
 local jobCount = (#ARGV - 2) / FIELDS_PER_JOB
-local lastCounter = redis.call("INCRBY", KEYS[4], jobCount)
 
 -- Jobs of a batch often share their options: decode and re-encode each distinct text once.
 local decodedOpts = {}
@@ -38,25 +40,44 @@ local function decodeOpts(optsJson)
   return decoded
 end
 
-local function addOne(index, customId, name, timestamp, data, optsJson)
-  local decoded = decodeOpts(optsJson)
+local jobs = {}
+local created = {}
+for index = 1, jobCount do
+  local base = 2 + (index - 1) * FIELDS_PER_JOB
+  local decoded = decodeOpts(ARGV[base + 5])
   local opts = decoded.opts
   local job = {
-    name = name, timestamp = timestamp, data = data, opts = opts, optsJson = decoded.json,
+    customId = ARGV[base + 1], name = ARGV[base + 2], timestamp = ARGV[base + 3],
+    data = ARGV[base + 4], opts = opts, optsJson = decoded.json,
     delay = tonumber(opts["delay"]) or 0, priority = tonumber(opts["priority"]) or 0,
   }
+  parentFieldsOf(job)
+  if job.customId ~= "" then
+    local refusal = parentRefusal(q.prefix .. job.customId, job, q.major, created)
+    if refusal then return refusal end
+    created[q.prefix .. job.customId] = true
+  elseif job.parentKey and not created[job.parentKey]
+    and redis.call("EXISTS", job.parentKey) == 0 then
+    return -5
+  end
+  jobs[index] = job
+end
+local lastCounter = redis.call("INCRBY", KEYS[4], jobCount)
 
-  if customId == "" then
+local function addOne(index, job)
+  if job.customId == "" then
     job.id = tostring(lastCounter - jobCount + index)
   else
-    job.id = customId
-    if redis.call("EXISTS", q.prefix .. customId) == 1 then
-      emitEvent(q.events, q.maxEvents, "duplicated", "jobId", customId)
-      return customId
+    job.id = job.customId
+    local jobKey = q.prefix .. job.id
+    if redis.call("EXISTS", jobKey) == 1 then
+      adoptExisting(q, jobKey, job, job.timestamp, false)
+      emitEvent(q.events, q.maxEvents, "duplicated", "jobId", job.id)
+      return job.id
     end
   end
 
-  local de = opts["de"]
+  local de = job.opts["de"]
   if de and de["id"] then
     local ownerId = deduplicate(q, job, de)
     if ownerId then return ownerId end
@@ -64,13 +85,15 @@ local function addOne(index, customId, name, timestamp, data, optsJson)
 
   storeJob(q, job)
   enqueueNew(q, job)
+  if job.parentKey then
+    redis.call("SADD", job.parentKey .. ":dependencies", q.prefix .. job.id)
+  end
   return job.id
 end
 
 local ids = {}
 for index = 1, jobCount do
-  local base = 2 + (index - 1) * FIELDS_PER_JOB
-  ids[index] = addOne(index, ARGV[base + 1], ARGV[base + 2], ARGV[base + 3], ARGV[base + 4], ARGV[base + 5])
+  ids[index] = addOne(index, jobs[index])
 end
 
 announce(q, context.pausedOrMaxed)

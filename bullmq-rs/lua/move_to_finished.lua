@@ -8,9 +8,11 @@
         13 BullMQ major  14.. to take the next job in the same call (BullMQ's fetchNext):
         lock token, lock duration ms, limiter max, limiter duration ms, worker name
         (absent = finish only)
-  Returns 0, the answer of fetchJob when asked for the next job, or -1 no such job, -2 lock lost, -3 job not active, -4 pending children,
-  -6 lock held by another worker.
-  Not handled: parent/child bookkeeping of flows (this crate adds no flows) and metrics. ]]
+  Returns 0, the answer of fetchJob when asked for the next job, or -1 no such job, -2 lock
+  lost, -3 job not active, -4 pending children, -6 lock held by another worker, -9 a child
+  that had to succeed failed.
+  A child tells its parent, which may be in another queue (see parent.lua).
+  Not handled: metrics. ]]
 local jobId, now, target = ARGV[1], ARGV[2], ARGV[5]
 local jobKey = KEYS[12]
 local q = {
@@ -20,9 +22,12 @@ local q = {
   readyAdded = false, delayedTouched = false,
 }
 -- Every job hash has a name: its absence means no job (one call instead of EXISTS + HGET).
-local found = redis.call("HMGET", jobKey, "name", "deid")
+local found = redis.call("HMGET", jobKey, "name", "deid", "parentKey", "parent")
 if not found[1] then return -1 end
-if target == "completed" and redis.call("SCARD", jobKey .. ":dependencies") > 0 then return -4 end
+if target == "completed" then
+  if redis.call("SCARD", jobKey .. ":dependencies") > 0 then return -4 end
+  if redis.call("ZCARD", jobKey .. ":unsuccessful") > 0 then return -9 end
+end
 local locked = releaseLock(jobKey, KEYS[5], jobId, ARGV[7])
 if locked < 0 then return locked end
 writeFields(jobKey, ARGV[12])
@@ -38,10 +43,20 @@ if dedupId then
   createParkedDuplicate(q, dedupId, KEYS[13], now)
 end
 
+local parentKey, parentJson = found[3], found[4]
+if parentJson then
+  if target == "completed" then
+    childCompleted(jobKey, parentJson, ARGV[4], now, q.major)
+  else
+    childFailed(jobKey, parentJson, ARGV[4], now, q.major)
+  end
+end
+
 local attemptsMade = redis.call("HINCRBY", jobKey, "atm", 1)
 local keepCount = tonumber(ARGV[8])
 if keepCount == 0 then
   deleteJobKeys(jobKey)
+  if parentKey then dropRemovedChild(jobKey, parentKey, q.major) end
 else
   redis.call("ZADD", KEYS[11], now, jobId)
   redis.call("HSET", jobKey, ARGV[3], ARGV[4], "finishedOn", now)

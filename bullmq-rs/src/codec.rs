@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use crate::job::JobId;
-use crate::options::{Backoff, Deduplication, JobOptions, RemoveOn};
+use crate::options::{Backoff, Deduplication, JobOptions, ParentRef, RemoveOn};
 
 /// `Option<Duration>` as a whole number of milliseconds.
 pub(crate) mod millis {
@@ -106,6 +106,8 @@ struct StoredOptions {
     ignore_dependency_on_failure: Option<bool>,
     #[serde(default, rename = "rdof", skip_serializing_if = "Option::is_none")]
     remove_dependency_on_failure: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    parent: Option<ParentRef>,
 }
 
 /// The JSON of `opts` as the add script receives it (it re-encodes it, as BullMQ does).
@@ -128,6 +130,7 @@ pub(crate) fn options_to_stored(opts: &JobOptions) -> serde_json::Result<String>
         continue_parent_on_failure,
         ignore_dependency_on_failure,
         remove_dependency_on_failure,
+        parent,
     } = opts.clone();
     serde_json::to_string(&StoredOptions {
         attempts: attempts.unwrap_or(0),
@@ -147,6 +150,7 @@ pub(crate) fn options_to_stored(opts: &JobOptions) -> serde_json::Result<String>
         continue_parent_on_failure,
         ignore_dependency_on_failure,
         remove_dependency_on_failure,
+        parent,
     })
 }
 
@@ -175,6 +179,7 @@ pub(crate) fn options_from_stored(json: &str) -> crate::Result<JobOptions> {
         continue_parent_on_failure: stored.continue_parent_on_failure,
         ignore_dependency_on_failure: stored.ignore_dependency_on_failure,
         remove_dependency_on_failure: stored.remove_dependency_on_failure,
+        parent: stored.parent,
     })
 }
 

@@ -24,6 +24,10 @@ pub enum Error {
         /// Why it is refused.
         reason: &'static str,
     },
+    /// A flow that cannot be written as given (its queues would span cluster slots, a
+    /// node uses an option flows do not allow).
+    #[error("invalid flow: {0}")]
+    InvalidFlow(String),
     /// A BullMQ major other than 5 or 6.
     #[error("unsupported BullMQ major {0:?}: expected 5 or 6")]
     UnsupportedMajor(String),
@@ -95,6 +99,12 @@ pub enum ScriptError {
     NotActive,
     /// `-4`: the job still has children pending.
     PendingChildren,
+    /// `-5`: the parent named by a child does not exist.
+    ParentMissing,
+    /// `-7`: the job exists already and belongs to another parent.
+    ParentCannotBeReplaced,
+    /// `-9`: a child whose failure fails its parent (`failParentOnFailure`) failed.
+    FailedChildren,
     /// `-6`: another worker holds the job's lock.
     LockMismatch,
     /// Any other negative code.
@@ -117,6 +127,9 @@ impl ScriptError {
             -2 => Self::LockLost,
             -3 => Self::NotActive,
             -4 => Self::PendingChildren,
+            -5 => Self::ParentMissing,
+            -7 => Self::ParentCannotBeReplaced,
+            -9 => Self::FailedChildren,
             -6 => Self::LockMismatch,
             other => Self::Other(other),
         }
@@ -132,6 +145,11 @@ impl fmt::Display for ScriptError {
             Self::LockLost => f.write_str("the job's lock is gone"),
             Self::NotActive => f.write_str("the job is not active"),
             Self::PendingChildren => f.write_str("the job has pending children"),
+            Self::ParentMissing => f.write_str("the parent job does not exist"),
+            Self::ParentCannotBeReplaced => {
+                f.write_str("the job exists already and belongs to another parent")
+            }
+            Self::FailedChildren => f.write_str("a child that had to succeed failed"),
             Self::LockMismatch => f.write_str("another worker holds the job's lock"),
             Self::Other(code) => write!(f, "error code {code}"),
         }

@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::options::JobOptions;
+use crate::options::{JobOptions, ParentRef};
 
 /// A job id: the decimal value of the queue's `id` counter, or a custom id.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -149,6 +149,19 @@ pub struct Job {
     /// A failure decided while the job was not running (`defa`, e.g. stalled too often):
     /// the next worker fails the job with it instead of running it.
     pub deferred_failure: Option<String>,
+    /// The parent this job is a child of (its `parent` field).
+    pub parent: Option<ParentRef>,
+    /// The parent's job key (`parentKey`), e.g. `bull:invoices:inv-7`.
+    pub parent_key: Option<String>,
+}
+
+/// A job's `parent` field: `{"id": .., "queueKey": "<prefix>:<queue>", "fpof": true?}`.
+fn parent_from_field(json: &str) -> Option<ParentRef> {
+    let value: serde_json::Value = serde_json::from_str(json).ok()?;
+    Some(ParentRef {
+        id: JobId::from(value.get("id")?.as_str()?),
+        queue: value.get("queueKey")?.as_str()?.to_owned(),
+    })
 }
 
 impl Job {
@@ -189,6 +202,8 @@ impl Job {
             progress: json(take("progress")),
             deduplication_id: take("deid"),
             deferred_failure: take("defa"),
+            parent: take("parent").and_then(|json| parent_from_field(&json)),
+            parent_key: take("parentKey"),
         })
     }
 }

@@ -12,11 +12,16 @@
 //! | `deduplication.reschedule` | not supported (refused here) | supported |
 //! | highest priority | 2 097 152 (2^21) | 2 097 151 (2^21 - 1) |
 //! | `meta.version` | `bullmq:5.79.0` | `bullmq:6.7.0` |
+//! | flow over an existing completed child | parent released as the child is met | released once the whole flow is written ("defer parent release") |
+//! | existing child id whose old parent is gone | refused (`-7`) | adopted by the new parent |
 //!
 //! Both: no marker is written while the queue is paused, prioritized jobs always go to
 //! `prioritized`, and resume moves a leftover `paused` list back into `wait`. Where BullMQ 5
 //! would overwrite a non-empty `wait` on resume (`RENAME`), this crate merges the two lists
-//! as BullMQ 6 does, so no job is lost when majors are mixed.
+//! as BullMQ 6 does, so no job is lost when majors are mixed. A flow node refused with `-5`
+//! or `-7` refuses the whole flow here (one script call), where BullMQ's MULTI writes the
+//! rest and BullMQ 6 marks the parent `flowAttachmentFailed`; a flag left by Node is
+//! cleared by our release as BullMQ 6 clears it.
 
 use std::fmt;
 use std::str::FromStr;

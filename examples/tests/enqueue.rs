@@ -284,3 +284,107 @@ fn an_acl_user_limited_to_the_queue_keys_can_add_and_a_wrong_password_fails_fast
         "no retry storm: {denied} failed logins"
     );
 }
+
+#[tokio::test]
+async fn adds_a_flow_and_prints_the_root_id_alone() {
+    let redis = RedisServer::start();
+    let flow = json!({
+        "name": "invoice", "queueName": "invoices", "data": {"id": 7}, "opts": {"jobId": "inv-7"},
+        "children": [
+            {"name": "pdf", "queueName": "renders", "opts": {"jobId": "pdf-7", "failParentOnFailure": true}},
+            {"name": "mail", "queueName": "mails", "prefix": "other", "opts": {"jobId": "mail-7"}}
+        ]
+    });
+
+    let output = enqueue(
+        &["--prefix", "app", "--flow", &flow.to_string()],
+        Some(&redis.url()),
+    );
+
+    assert!(output.status.success(), "{}", stderr_line(&output));
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "inv-7\n");
+    let invoices = Queue::builder("invoices")
+        .prefix("app")
+        .connect(&redis.url())
+        .await
+        .unwrap();
+    let root = invoices.get_job(&"inv-7".into()).await.unwrap().unwrap();
+    assert_eq!(root.state, JobState::WaitingChildren);
+    let mut conn = redis.connection(0);
+    let mut deps: Vec<String> = redis::cmd("SMEMBERS")
+        .arg("app:invoices:inv-7:dependencies")
+        .query(&mut conn)
+        .unwrap();
+    deps.sort();
+    assert_eq!(deps, ["app:renders:pdf-7", "other:mails:mail-7"]);
+    let parent: String = redis::cmd("HGET")
+        .arg("other:mails:mail-7")
+        .arg("parent")
+        .query(&mut conn)
+        .unwrap();
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&parent).unwrap(),
+        json!({"id": "inv-7", "queueKey": "app:invoices"})
+    );
+}
+
+#[test]
+fn a_flow_root_without_id_gets_a_uuid() {
+    let redis = RedisServer::start();
+    let output = enqueue(
+        &[
+            "--flow",
+            r#"{"name":"n","queueName":"q","children":[{"name":"c","queueName":"q"}]}"#,
+        ],
+        Some(&redis.url()),
+    );
+    assert!(output.status.success(), "{}", stderr_line(&output));
+    let id = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    assert_eq!((id.len(), id.matches('-').count()), (36, 4), "{id}");
+}
+
+#[test]
+fn bad_flows_exit_2_with_one_line() {
+    for (args, expected) in [
+        (vec!["--flow", "{not json"], "FLOW_JSON"),
+        (
+            vec!["--flow", r#"{"name":"n","queueName":"q","kids":[]}"#],
+            "unknown field `kids`",
+        ),
+        (
+            vec!["q", "--flow", r#"{"name":"n","queueName":"q"}"#],
+            "--flow takes no QUEUE",
+        ),
+        (
+            vec![
+                "--flow",
+                r#"{"name":"n","queueName":"q","children":[{"name":"c","queueName":"q","opts":{"jobId":"42"}}]}"#,
+            ],
+            "invalid job option `jobId`",
+        ),
+        (
+            vec!["--flow", r#"{"name":"n","queueName":"a:b"}"#],
+            "invalid queue name",
+        ),
+    ] {
+        let output = enqueue(&args, Some("redis://127.0.0.1:1"));
+        let stderr = stderr_line(&output);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.starts_with("error: ") && stderr.contains(expected),
+            "{args:?}: {stderr}"
+        );
+        assert!(output.stdout.is_empty());
+    }
+}
+
+#[test]
+fn a_flow_with_redis_unreachable_exits_1() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    drop(redis);
+    let output = enqueue(&["--flow", r#"{"name":"n","queueName":"q"}"#], Some(&url));
+    let stderr = stderr_line(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}

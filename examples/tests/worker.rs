@@ -172,3 +172,31 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+#[test]
+fn processes_flow_children_then_their_parent() {
+    let redis = RedisServer::start();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let queue = rt.block_on(Queue::connect(&redis.url(), "q")).unwrap();
+    let producer = rt
+        .block_on(bullmq_rs::FlowProducer::connect(&redis.url()))
+        .unwrap();
+    let flow: bullmq_rs::FlowJob = serde_json::from_value(json!({
+        "name": "parent", "queueName": "q", "opts": {"jobId": "parent"},
+        "children": [{"name": "child", "queueName": "q", "data": {"n": 1}, "opts": {"jobId": "child"}}]
+    }))
+    .unwrap();
+    rt.block_on(producer.add(&flow)).unwrap();
+    let mut worker = start_worker(&redis, &[]);
+
+    eventually(Duration::from_secs(10), "the parent to complete", || {
+        job_state(&rt, &queue, "parent") == Some(JobState::Completed)
+    });
+    let _ = worker.kill();
+    let _ = worker.wait();
+    let processed: std::collections::HashMap<String, String> = redis::cmd("HGETALL")
+        .arg("bull:q:parent:processed")
+        .query(&mut redis.connection(0))
+        .unwrap();
+    assert_eq!(processed["bull:q:child"], r#"{"n":1}"#);
+}

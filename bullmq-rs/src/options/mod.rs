@@ -2,6 +2,7 @@
 
 mod backoff;
 mod dedup;
+mod parent;
 mod remove_on;
 pub(crate) mod validate;
 
@@ -11,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 pub use backoff::Backoff;
 pub use dedup::Deduplication;
+pub use parent::ParentRef;
 pub use remove_on::{KeepJobs, RemoveOn};
 
 use crate::job::JobId;
@@ -97,4 +99,10 @@ pub struct JobOptions {
     /// Remove this child from its parent's dependencies when it fails (stored as `rdof`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remove_dependency_on_failure: Option<bool>,
+    /// Make the job a child of this parent, which then waits for it (the parent must exist,
+    /// usually added by a [`crate::FlowProducer`] or waiting after
+    /// [`crate::ActiveJob::move_to_waiting_children`]). Last in the stored `opts`, as a
+    /// FlowProducer stores it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<ParentRef>,
 }

@@ -43,6 +43,12 @@ pub(crate) fn validate(opts: &JobOptions, major: BullmqMajor, data_json: &str) -
         if dedup.id.is_empty() {
             return Err(refuse("deduplication", "an id must be provided".to_owned()));
         }
+        if opts.parent.is_some() {
+            return Err(refuse(
+                "deduplication",
+                "deduplication and parent options cannot be used together".to_owned(),
+            ));
+        }
         if dedup.reschedule == Some(true) && major == BullmqMajor::V5 {
             return Err(refuse(
                 "deduplication",

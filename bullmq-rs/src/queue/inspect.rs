@@ -5,7 +5,9 @@ use std::collections::HashMap;
 use redis::{FromRedisValue, Value};
 
 use super::Queue;
+use crate::connection::Connection;
 use crate::job::{Job, JobCounts, JobId, JobState};
+use crate::keys::QueueKeys;
 use crate::{Error, Result};
 
 impl Queue {
@@ -16,83 +18,7 @@ impl Queue {
     /// [`crate::Error::Redis`] when Redis cannot be reached,
     /// [`crate::Error::UnexpectedReply`] when the stored options are not BullMQ's.
     pub async fn get_job(&self, id: &JobId) -> Result<Option<Job>> {
-        let keys = self.keys();
-        let id_str = id.as_str();
-        // One pipeline: the hash, then membership in each place a job can be, in the
-        // order BullMQ's getState checks them; the first place that knows the id wins.
-        let places = [
-            (
-                JobState::Completed,
-                redis::cmd("ZSCORE")
-                    .arg(&keys.completed)
-                    .arg(id_str)
-                    .clone(),
-            ),
-            (
-                JobState::Failed,
-                redis::cmd("ZSCORE").arg(&keys.failed).arg(id_str).clone(),
-            ),
-            (
-                JobState::Delayed,
-                redis::cmd("ZSCORE").arg(&keys.delayed).arg(id_str).clone(),
-            ),
-            (
-                JobState::Prioritized,
-                redis::cmd("ZSCORE")
-                    .arg(&keys.prioritized)
-                    .arg(id_str)
-                    .clone(),
-            ),
-            (
-                JobState::Active,
-                redis::cmd("LPOS").arg(&keys.active).arg(id_str).clone(),
-            ),
-            (
-                JobState::Waiting,
-                redis::cmd("LPOS").arg(&keys.wait).arg(id_str).clone(),
-            ),
-            (
-                JobState::Waiting,
-                redis::cmd("LPOS").arg(&keys.paused).arg(id_str).clone(),
-            ),
-            (
-                JobState::WaitingChildren,
-                redis::cmd("ZSCORE")
-                    .arg(&keys.waiting_children)
-                    .arg(id_str)
-                    .clone(),
-            ),
-        ];
-        let mut pipe = redis::pipe();
-        pipe.hgetall(keys.job(id));
-        for (_, cmd) in &places {
-            pipe.add_command(cmd.clone());
-        }
-        let (hash, found): (HashMap<String, String>, Vec<Value>) = {
-            let mut replies = pipe
-                .query_async::<Vec<Value>>(&mut self.connection())
-                .await?
-                .into_iter();
-            let hash = replies
-                .next()
-                .map(HashMap::from_redis_value)
-                .transpose()
-                .map_err(|err| Error::UnexpectedReply {
-                    command: "HGETALL",
-                    detail: err.to_string(),
-                })?
-                .unwrap_or_default();
-            (hash, replies.collect())
-        };
-        if hash.is_empty() {
-            return Ok(None);
-        }
-        let state = places
-            .iter()
-            .zip(&found)
-            .find(|(_, reply)| !matches!(reply, Value::Nil))
-            .map_or(JobState::Unknown, |((state, _), _)| *state);
-        Job::from_hash(id.clone(), state, hash).map(Some)
+        read_job(&mut self.connection(), self.keys(), id).await
     }
 
     /// How many jobs the queue holds in each state.
@@ -237,4 +163,85 @@ impl Queue {
             .await?;
         Ok(paused)
     }
+}
+
+/// [`Queue::get_job`] for any queue: the hash and the state in one pipeline.
+pub(crate) async fn read_job(
+    conn: &mut Connection,
+    keys: &QueueKeys,
+    id: &JobId,
+) -> Result<Option<Job>> {
+    let id_str = id.as_str();
+    // One pipeline: the hash, then membership in each place a job can be, in the
+    // order BullMQ's getState checks them; the first place that knows the id wins.
+    let places = [
+        (
+            JobState::Completed,
+            redis::cmd("ZSCORE")
+                .arg(&keys.completed)
+                .arg(id_str)
+                .clone(),
+        ),
+        (
+            JobState::Failed,
+            redis::cmd("ZSCORE").arg(&keys.failed).arg(id_str).clone(),
+        ),
+        (
+            JobState::Delayed,
+            redis::cmd("ZSCORE").arg(&keys.delayed).arg(id_str).clone(),
+        ),
+        (
+            JobState::Prioritized,
+            redis::cmd("ZSCORE")
+                .arg(&keys.prioritized)
+                .arg(id_str)
+                .clone(),
+        ),
+        (
+            JobState::Active,
+            redis::cmd("LPOS").arg(&keys.active).arg(id_str).clone(),
+        ),
+        (
+            JobState::Waiting,
+            redis::cmd("LPOS").arg(&keys.wait).arg(id_str).clone(),
+        ),
+        (
+            JobState::Waiting,
+            redis::cmd("LPOS").arg(&keys.paused).arg(id_str).clone(),
+        ),
+        (
+            JobState::WaitingChildren,
+            redis::cmd("ZSCORE")
+                .arg(&keys.waiting_children)
+                .arg(id_str)
+                .clone(),
+        ),
+    ];
+    let mut pipe = redis::pipe();
+    pipe.hgetall(keys.job(id));
+    for (_, cmd) in &places {
+        pipe.add_command(cmd.clone());
+    }
+    let (hash, found): (HashMap<String, String>, Vec<Value>) = {
+        let mut replies = pipe.query_async::<Vec<Value>>(conn).await?.into_iter();
+        let hash = replies
+            .next()
+            .map(HashMap::from_redis_value)
+            .transpose()
+            .map_err(|err| Error::UnexpectedReply {
+                command: "HGETALL",
+                detail: err.to_string(),
+            })?
+            .unwrap_or_default();
+        (hash, replies.collect())
+    };
+    if hash.is_empty() {
+        return Ok(None);
+    }
+    let state = places
+        .iter()
+        .zip(&found)
+        .find(|(_, reply)| !matches!(reply, Value::Nil))
+        .map_or(JobState::Unknown, |((state, _), _)| *state);
+    Job::from_hash(id.clone(), state, hash).map(Some)
 }

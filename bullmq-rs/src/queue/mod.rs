@@ -3,7 +3,7 @@
 mod add;
 mod clean;
 mod control;
-mod inspect;
+pub(crate) mod inspect;
 
 use std::sync::Arc;
 use std::time::Duration;

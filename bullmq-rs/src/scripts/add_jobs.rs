@@ -2,12 +2,13 @@
 
 use std::time::Duration;
 
-use redis::{ErrorKind, ServerErrorKind};
+use redis::{ErrorKind, ServerErrorKind, Value};
 
 use crate::codec;
 use crate::connection::Connection;
 
 use super::Script;
+use crate::error::ScriptError;
 use crate::job::JobId;
 use crate::keys::QueueKeys;
 use crate::layout::BullmqMajor;
@@ -74,7 +75,7 @@ impl AddJobs {
                 job.opts_json,
             ]);
         }
-        let (ids, acked): (Vec<String>, u32) = match wait {
+        let (reply, acked): (Value, u32) = match wait {
             None => (self.0.call(conn, script_keys, args).await?, 0),
             Some(wait) => {
                 let mut pipe = redis::pipe();
@@ -90,6 +91,19 @@ impl AddJobs {
                     other => other?,
                 }
             }
+        };
+        let ids: Vec<String> = match reply {
+            // A refusal of the whole batch (-5 missing parent, -7 parent taken).
+            Value::Int(code) => {
+                return Err(Error::Script {
+                    script: self.0.name(),
+                    code: ScriptError::from_job_code(code),
+                });
+            }
+            reply => redis::from_redis_value(reply).map_err(|err| Error::UnexpectedReply {
+                command: self.0.name(),
+                detail: err.to_string(),
+            })?,
         };
         if ids.len() != jobs.len() {
             return Err(Error::UnexpectedReply {

@@ -1,7 +1,9 @@
 //! Our Lua scripts: embedded at build time, loaded once, called by SHA.
 
+mod add_flow;
 mod add_jobs;
 mod clean_jobs;
+mod move_to_waiting_children;
 mod obliterate;
 mod pause;
 mod worker_scripts;
@@ -11,8 +13,10 @@ use std::sync::LazyLock;
 use crate::connection::Connection;
 use redis::{FromRedisValue, ToRedisArgs};
 
+pub(crate) use add_flow::{AddFlow, FlowNodeArgs};
 pub(crate) use add_jobs::{AddJobs, JobArgs, ReplicaWait};
 pub(crate) use clean_jobs::{CleanJobs, CleanTarget};
+pub(crate) use move_to_waiting_children::MoveToWaitingChildren;
 pub(crate) use obliterate::{Obliterate, ObliterateStep};
 pub(crate) use pause::{Pause, PauseAction};
 pub(crate) use worker_scripts::{
@@ -101,8 +105,20 @@ const ADD_JOBS: &str = lua!(
     "delete_job",
     "store_job",
     "ready",
+    "parent",
     "deduplicate"
 );
+const ADD_FLOW: &str = lua!(
+    "add_flow",
+    "emit_event",
+    "queue_context",
+    "delayed",
+    "store_job",
+    "ready",
+    "parent"
+);
+const MOVE_TO_WAITING_CHILDREN: &str =
+    lua!("move_to_waiting_children", "emit_event", "finish_checks");
 const PAUSE: &str = lua!("pause");
 const CLEAN_JOBS: &str = lua!("clean_jobs", "delete_job");
 const OBLITERATE: &str = lua!("obliterate", "delete_job");
@@ -122,6 +138,7 @@ const MOVE_TO_FINISHED: &str = lua!(
     "delete_job",
     "store_job",
     "ready",
+    "parent",
     "deduplicate",
     "finish_checks",
     "finished",
@@ -163,6 +180,8 @@ const JOB_UPDATES: &str = lua!("job_updates", "emit_event", "queue_context");
 /// Every script of the crate.
 pub(crate) struct Scripts {
     pub(crate) add_jobs: AddJobs,
+    pub(crate) add_flow: AddFlow,
+    pub(crate) move_to_waiting_children: MoveToWaitingChildren,
     pub(crate) pause: Pause,
     pub(crate) clean_jobs: CleanJobs,
     pub(crate) obliterate: Obliterate,
@@ -178,6 +197,11 @@ pub(crate) struct Scripts {
 
 pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     add_jobs: AddJobs(Script::new("add_jobs", ADD_JOBS)),
+    add_flow: AddFlow(Script::new("add_flow", ADD_FLOW)),
+    move_to_waiting_children: MoveToWaitingChildren(Script::new(
+        "move_to_waiting_children",
+        MOVE_TO_WAITING_CHILDREN,
+    )),
     pause: Pause(Script::new("pause", PAUSE)),
     clean_jobs: CleanJobs(Script::new("clean_jobs", CLEAN_JOBS)),
     obliterate: Obliterate(Script::new("obliterate", OBLITERATE)),
@@ -201,6 +225,9 @@ mod tests {
         let mut conn = redis.connection(0);
         for (name, source) in [
             ("add_jobs", ADD_JOBS),
+            ("add_flow", ADD_FLOW),
+            ("move_to_waiting_children", MOVE_TO_WAITING_CHILDREN),
+            ("move_to_finished", MOVE_TO_FINISHED),
             ("pause", PAUSE),
             ("clean_jobs", CLEAN_JOBS),
             ("obliterate", OBLITERATE),

@@ -16,7 +16,7 @@ use crate::codec;
 use crate::job::{Job, JobId, JobState};
 use crate::options::RemoveOn;
 use crate::scripts::{FetchArgs, Fetched, Finish, Outcome, Retry, SCRIPTS};
-use crate::{Error, Result};
+use crate::{Error, Result, ScriptError};
 
 /// BullMQ's default number of finished jobs removed per trim by age.
 const DEFAULT_KEEP_LIMIT: u64 = 1000;
@@ -78,7 +78,10 @@ where
     let result = match &job.deferred_failure {
         // Stalled too often (or failed by a child): BullMQ fails it without running it.
         Some(reason) => Err(JobError::unrecoverable(reason.clone())),
-        None => run_handler(handler, ActiveJob::new(job.clone(), shared.clone())).await,
+        None => {
+            let active = ActiveJob::new(job.clone(), taken.token.clone(), shared.clone());
+            run_handler(handler, active).await
+        }
     };
     let next = next_token.map(|token| FetchArgs {
         now: codec::now_millis(),
@@ -116,9 +119,31 @@ async fn finish(
     next: Option<&FetchArgs<'_>>,
 ) -> Result<Option<Fetched>> {
     let err = match result {
-        Ok(value) => return complete(shared, job, token, &value, next).await,
+        Ok(value) => match complete(shared, job, token, &value, next).await {
+            // A parent whose children are not all done cannot complete: BullMQ's worker
+            // fails the attempt with these messages instead.
+            Err(Error::Script {
+                code: ScriptError::PendingChildren,
+                ..
+            }) => JobError::new(format!(
+                "Job {} has pending dependencies. moveToFinished",
+                job.id
+            )),
+            Err(Error::Script {
+                code: ScriptError::FailedChildren,
+                ..
+            }) => JobError::unrecoverable(format!(
+                "Cannot complete job {} because it has at least one failed child. moveToFinished",
+                job.id
+            )),
+            other => return other,
+        },
         Err(err) => err,
     };
+    if err.is_waiting_children() {
+        // The job is in waiting-children already; its lock went with its attempt.
+        return Ok(None);
+    }
     if let Some(limit) = err.rate_limit() {
         let limit_ms = codec::as_millis(limit).max(1);
         let mut conn = shared.conn.clone();

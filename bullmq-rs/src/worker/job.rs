@@ -1,5 +1,6 @@
 //! What a handler receives (`ActiveJob`) and returns on failure (`JobError`).
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::Deref;
 use std::sync::Arc;
@@ -9,6 +10,8 @@ use serde::Serialize;
 
 use super::Shared;
 use crate::Result;
+use crate::codec;
+use crate::flow::{Dependencies, read_children_values, read_dependencies};
 use crate::job::Job;
 use crate::scripts::{JobUpdate, SCRIPTS};
 
@@ -16,12 +19,13 @@ use crate::scripts::{JobUpdate, SCRIPTS};
 /// report: progress, log lines, new data.
 pub struct ActiveJob {
     job: Job,
+    token: String,
     shared: Arc<Shared>,
 }
 
 impl ActiveJob {
-    pub(super) fn new(job: Job, shared: Arc<Shared>) -> Self {
-        Self { job, shared }
+    pub(super) fn new(job: Job, token: String, shared: Arc<Shared>) -> Self {
+        Self { job, token, shared }
     }
 
     /// The job as read when it was taken.
@@ -64,6 +68,72 @@ impl ActiveJob {
         self.update(JobUpdate::Data(&json)).await?;
         self.job.data = serde_json::from_str(&json)?;
         Ok(())
+    }
+
+    /// The return values of this job's completed children, by child job key
+    /// (`bull:renders:<id>`), as BullMQ's `getChildrenValues`.
+    ///
+    /// ```no_run
+    /// # async fn handle(job: bullmq_rs::ActiveJob) -> Result<serde_json::Value, bullmq_rs::JobError> {
+    /// let values = job.get_children_values().await.map_err(|err| bullmq_rs::JobError::new(err.to_string()))?;
+    /// Ok(serde_json::json!({ "children": values.len() }))
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// [`crate::Error::Redis`], [`crate::Error::UnexpectedReply`] when a value is not JSON.
+    pub async fn get_children_values(&self) -> Result<BTreeMap<String, serde_json::Value>> {
+        let job_key = self.shared.keys.job(&self.job.id);
+        read_children_values(&mut self.shared.conn.clone(), &job_key).await
+    }
+
+    /// This job's children by outcome: processed, pending, failed, ignored (BullMQ's
+    /// `getDependencies`).
+    ///
+    /// # Errors
+    /// [`crate::Error::Redis`], [`crate::Error::UnexpectedReply`] when a value is not JSON.
+    pub async fn get_dependencies(&self) -> Result<Dependencies> {
+        let job_key = self.shared.keys.job(&self.job.id);
+        read_dependencies(&mut self.shared.conn.clone(), &job_key).await
+    }
+
+    /// Ends this attempt to wait for the children the job added (with
+    /// [`crate::JobOptions::parent`] naming it), as BullMQ's `moveToWaitingChildren`:
+    /// `true` when the job now waits in `waiting-children` — the handler must then return
+    /// [`JobError::waiting_children`], and the job runs again (same attempt count) once its
+    /// children are done; `false` when no child is pending, so the handler goes on.
+    ///
+    /// ```no_run
+    /// # async fn handle(job: bullmq_rs::ActiveJob, queue: bullmq_rs::Queue) -> Result<serde_json::Value, bullmq_rs::JobError> {
+    /// use bullmq_rs::{JobError, JobOptions, ParentRef};
+    /// let fail = |err: bullmq_rs::Error| JobError::new(err.to_string());
+    /// if job.data["step"] == "start" {
+    ///     let parent = ParentRef::new("bull", queue.name(), job.id.clone());
+    ///     let opts = JobOptions { parent: Some(parent), ..Default::default() };
+    ///     queue.add("part", &serde_json::json!({}), opts).await.map_err(fail)?;
+    ///     // (a real handler also records in its data that it moved on to the next step)
+    ///     if job.move_to_waiting_children().await.map_err(fail)? {
+    ///         return Err(JobError::waiting_children());
+    ///     }
+    /// }
+    /// Ok(serde_json::json!("done"))
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// [`crate::Error::Script`] with [`crate::ScriptError::FailedChildren`] when a child
+    /// that had to succeed failed, or a lost lock; [`crate::Error::Redis`].
+    pub async fn move_to_waiting_children(&self) -> Result<bool> {
+        SCRIPTS
+            .move_to_waiting_children
+            .call(
+                &mut self.shared.conn.clone(),
+                &self.shared.keys,
+                &self.job.id,
+                &self.token,
+                codec::now_millis(),
+            )
+            .await
     }
 
     async fn update(&self, update: JobUpdate<'_>) -> Result<i64> {
@@ -110,6 +180,7 @@ enum FailureKind {
     RetryAfter(Duration),
     RateLimited(Duration),
     Unrecoverable,
+    WaitingChildren,
 }
 
 impl JobError {
@@ -149,6 +220,21 @@ impl JobError {
             kind: FailureKind::RateLimited(delay),
             ..Self::new(message)
         }
+    }
+
+    /// Not a failure: the handler moved the job to wait for its children
+    /// ([`ActiveJob::move_to_waiting_children`] returned `true`), so the worker leaves the
+    /// job there (BullMQ's `WaitingChildrenError`).
+    pub fn waiting_children() -> Self {
+        Self {
+            kind: FailureKind::WaitingChildren,
+            ..Self::new("waiting for children")
+        }
+    }
+
+    /// Whether this is [`JobError::waiting_children`].
+    pub fn is_waiting_children(&self) -> bool {
+        self.kind == FailureKind::WaitingChildren
     }
 
     /// How long the queue must pause, for a [`JobError::rate_limited`].

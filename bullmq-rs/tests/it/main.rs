@@ -6,6 +6,8 @@ mod clean;
 mod cluster;
 mod cluster_faults;
 mod differential;
+mod flow_children;
+mod flows;
 mod jobs;
 mod node_workers;
 mod queue_control;
