@@ -83,6 +83,10 @@ pub enum ScriptError {
     PendingChildren,
     /// `-6`: another worker holds the job's lock.
     LockMismatch,
+    /// `-10`: a job scheduler's next run id is taken by another job.
+    SchedulerJobIdCollision,
+    /// `-11`: every slot tried for a job scheduler's next run is taken.
+    SchedulerJobSlotsBusy,
     /// Any other negative code.
     Other(i64),
 }
@@ -104,6 +108,8 @@ impl ScriptError {
             -3 => Self::NotActive,
             -4 => Self::PendingChildren,
             -6 => Self::LockMismatch,
+            -10 => Self::SchedulerJobIdCollision,
+            -11 => Self::SchedulerJobSlotsBusy,
             other => Self::Other(other),
         }
     }
@@ -119,6 +125,12 @@ impl fmt::Display for ScriptError {
             Self::NotActive => f.write_str("the job is not active"),
             Self::PendingChildren => f.write_str("the job has pending children"),
             Self::LockMismatch => f.write_str("another worker holds the job's lock"),
+            Self::SchedulerJobIdCollision => {
+                f.write_str("another job holds the id of the scheduler's next run")
+            }
+            Self::SchedulerJobSlotsBusy => {
+                f.write_str("other jobs hold every slot tried for the scheduler's next run")
+            }
             Self::Other(code) => write!(f, "error code {code}"),
         }
     }

@@ -10,6 +10,7 @@ mod keys;
 mod layout;
 mod options;
 mod queue;
+mod scheduler;
 mod scripts;
 mod worker;
 
@@ -18,6 +19,9 @@ pub use error::{Error, Result, ScriptError};
 pub use job::{Job, JobCounts, JobId, JobState};
 pub use keys::QueueKeys;
 pub use layout::BullmqMajor;
-pub use options::{Backoff, Deduplication, JobOptions, KeepJobs, RemoveOn};
+pub use options::{
+    Backoff, Deduplication, JobOptions, JobTemplate, KeepJobs, RemoveOn, RepeatOptions,
+};
+pub use scheduler::{JobScheduler, SchedulerTemplate};
 pub use queue::{DEFAULT_MAX_LEN_EVENTS, DEFAULT_PREFIX, NewJob, Queue, QueueBuilder};
 pub use worker::{ActiveJob, JobError, Limiter, Worker, WorkerBuilder};

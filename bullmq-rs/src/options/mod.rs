@@ -3,6 +3,7 @@
 mod backoff;
 mod dedup;
 mod remove_on;
+mod repeat;
 pub(crate) mod validate;
 
 use std::time::Duration;
@@ -12,6 +13,7 @@ use serde::{Deserialize, Serialize};
 pub use backoff::Backoff;
 pub use dedup::Deduplication;
 pub use remove_on::{KeepJobs, RemoveOn};
+pub use repeat::{JobTemplate, RepeatOptions};
 
 use crate::job::JobId;
 

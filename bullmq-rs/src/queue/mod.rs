@@ -4,6 +4,7 @@ mod add;
 mod clean;
 mod control;
 mod inspect;
+mod scheduler;
 
 use std::sync::Arc;
 use std::time::Duration;
