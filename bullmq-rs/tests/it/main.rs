@@ -9,6 +9,7 @@ mod differential;
 mod jobs;
 mod node_workers;
 mod queue_control;
+mod schedulers;
 mod sentinel;
 mod steps;
 mod worker;

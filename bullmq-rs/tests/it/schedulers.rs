@@ -1,0 +1,255 @@
+//! Job schedulers against Node BullMQ (5 and 6): the same upserts and removals through
+//! `node-worker-compat/scheduler.js` (db 1) and this crate (db 2) leave the same key space
+//! once clock readings are masked; schedulers defined by either side and served by
+//! either kind of worker produce the same runs, hash for hash; cron next runs equal the
+//! ones BullMQ's own strategy computes.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bullmq_rs::{ActiveJob, BullmqMajor, JobError, JobTemplate, Queue, RepeatOptions, Worker};
+use serde_json::{Value, json};
+use testkit::{RedisServer, dump_keyspace, mask_timestamps};
+
+use crate::differential::assert_same_keyspace;
+use crate::steps::{PREFIX, QUEUE};
+
+fn node(redis: &RedisServer, db: u8, major: BullmqMajor, steps: &[Value]) -> Vec<Value> {
+    let input = json!({"redisUrl": redis.url_db(db), "major": major.number(), "prefix": PREFIX,
+        "queue": QUEUE, "steps": steps});
+    let output = testkit::node::run("scheduler.js", &input);
+    output.as_array().expect("scheduler.js prints an array").clone()
+}
+
+async fn rust(redis: &RedisServer, db: u8, major: BullmqMajor, steps: &[Value]) -> Vec<Value> {
+    let url = redis.url_db(db);
+    let queue = Queue::builder(QUEUE)
+        .prefix(PREFIX)
+        .major(major)
+        .connect(&url)
+        .await
+        .unwrap();
+    let mut results = Vec::new();
+    for step in steps {
+        let id = step["id"].as_str().unwrap_or_default();
+        let result = match step["op"].as_str().unwrap() {
+            "upsert" => {
+                let repeat: RepeatOptions = serde_json::from_value(step["repeat"].clone()).unwrap();
+                let template: JobTemplate =
+                    serde_json::from_value(step.get("template").cloned().unwrap_or(json!({})))
+                        .unwrap();
+                match queue.upsert_job_scheduler(id, &repeat, &template).await {
+                    Ok(run) => json!(run.map(|run| run.to_string())),
+                    Err(err) => json!({ "error": err.to_string() }),
+                }
+            }
+            "remove" => json!(queue.remove_job_scheduler(id).await.unwrap()),
+            "get" => json!(queue.get_job_scheduler(id).await.unwrap()),
+            "list" => {
+                let (start, end) = (step["start"].as_i64().unwrap(), step["end"].as_i64().unwrap());
+                let list = queue
+                    .get_job_schedulers(start as isize, end as isize, step["asc"] == true)
+                    .await
+                    .unwrap();
+                json!(list)
+            }
+            "work" => json!(work(&url, major, step["ms"].as_u64().unwrap()).await),
+            other => panic!("unknown step {other}"),
+        };
+        results.push(result);
+    }
+    results
+}
+
+/// A Rust worker returning the job's data, for `ms`; returns the ids it ran.
+async fn work(url: &str, major: BullmqMajor, ms: u64) -> Vec<String> {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = seen.clone();
+    let worker = Worker::builder(QUEUE)
+        .prefix(PREFIX)
+        .major(major)
+        .drain_delay(Duration::from_secs(1))
+        .on_error(|err| eprintln!("rust worker: {err}"))
+        .connect(url, move |job: ActiveJob| {
+            record.lock().unwrap().push(job.id.to_string());
+            let data = job.data.clone();
+            async move { Ok::<_, JobError>(data) }
+        })
+        .await
+        .unwrap();
+    worker
+        .run_until(tokio::time::sleep(Duration::from_millis(ms)))
+        .await
+        .unwrap();
+    seen.lock().unwrap().clone()
+}
+
+fn upsert(id: &str, repeat: Value, template: Value) -> Value {
+    json!({"op": "upsert", "id": id, "repeat": repeat, "template": template})
+}
+
+fn op(op: &str, id: &str) -> Value {
+    json!({"op": op, "id": id})
+}
+
+/// Masks what depends on the clock beyond ms timestamps: a run's delay (due time minus
+/// now) and the offset an `every` scheduler derives from its first run's time.
+fn mask_clock(text: &str) -> String {
+    let mut out = mask_timestamps(text);
+    for marker in ["delay = ", "\"delay\":", "offset = ", "\"offset\":"] {
+        let mut masked = String::with_capacity(out.len());
+        let mut rest = out.as_str();
+        while let Some(at) = rest.find(marker) {
+            let start = at + marker.len();
+            masked.push_str(&rest[..start]);
+            rest = &rest[start..];
+            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+            if digits > 0 {
+                masked.push_str("<N>");
+            }
+            rest = &rest[digits..];
+        }
+        masked.push_str(rest);
+        out = masked;
+    }
+    out
+}
+
+/// [`mask_clock`] for returned values, compared as JSON (key order aside).
+fn mask_value(value: Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(key, value)| {
+                    let value = match key.as_str() {
+                        "offset" | "delay" => json!("<N>"),
+                        _ => mask_value(value),
+                    };
+                    (key, value)
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.into_iter().map(mask_value).collect()),
+        Value::Number(n) if n.as_u64().is_some_and(|n| n >= 1_000_000_000_000) => json!("<TS>"),
+        Value::String(text) => Value::String(mask_timestamps(&text)),
+        other => other,
+    }
+}
+
+fn masked_keyspace(redis: &RedisServer, db: u8) -> BTreeMap<String, String> {
+    dump_keyspace(&mut redis.connection(db), "bull:*")
+        .into_iter()
+        .map(|(key, dump)| (mask_timestamps(&key), mask_clock(&dump)))
+        .collect()
+}
+
+async fn compare(major: BullmqMajor, steps: Vec<Value>) {
+    let redis = RedisServer::start();
+    let node_results = node(&redis, 1, major, &steps);
+    let rust_results = rust(&redis, 2, major, &steps).await;
+    assert_eq!(
+        mask_value(Value::Array(rust_results)),
+        mask_value(Value::Array(node_results)),
+        "results differ (left: Rust, right: Node BullMQ {major})"
+    );
+    assert_same_keyspace(&masked_keyspace(&redis, 2), &masked_keyspace(&redis, 1), major);
+}
+
+/// Option keys are given in declaration order (`RepeatOptions`, `JobOptions`): the order
+/// this crate stores, and Node keeps the order it is given.
+fn every_with_a_template() -> Vec<Value> {
+    vec![
+        upsert(
+            "e",
+            json!({"every": 60000}),
+            json!({"name": "tick", "data": {"a": 1}, "opts": {"attempts": 2, "removeOnComplete": true}}),
+        ),
+        op("get", "e"),
+    ]
+}
+
+fn cron_pattern_in_a_time_zone() -> Vec<Value> {
+    let repeat = json!({"pattern": "*/5 * * * *", "tz": "Europe/Paris"});
+    vec![
+        upsert("c", repeat.clone(), json!({"name": "c"})),
+        upsert("c", repeat, json!({"name": "c", "data": {"v": 2}})),
+        op("get", "c"),
+    ]
+}
+
+fn every_with_limit_and_offset() -> Vec<Value> {
+    vec![
+        upsert("l", json!({"every": 1000, "limit": 3, "offset": 250}), json!({})),
+        upsert("z", json!({"every": 1000, "limit": 0}), json!({})),
+        op("get", "l"),
+    ]
+}
+
+fn replacing_keeps_the_run_time_unless_every_changes() -> Vec<Value> {
+    vec![
+        upsert("e", json!({"every": 60000}), json!({"data": {"v": 1}})),
+        upsert("e", json!({"every": 60000}), json!({"data": {"v": 2}, "opts": {"priority": 3}})),
+        upsert("e", json!({"every": 30000}), json!({"name": "renamed"})),
+    ]
+}
+
+fn start_and_end_dates() -> Vec<Value> {
+    vec![
+        upsert(
+            "s",
+            json!({"every": 5000, "startDate": 4_102_444_800_000_u64, "endDate": 4_102_448_400_000_u64}),
+            json!({}),
+        ),
+        upsert(
+            "p",
+            json!({"pattern": "0 0 * * *", "tz": "UTC", "startDate": 4_102_444_800_000_u64}),
+            json!({"opts": {"attempts": 3, "backoff": {"type": "exponential", "delay": 100}}}),
+        ),
+        json!({"op": "list", "start": 0, "end": -1, "asc": true}),
+    ]
+}
+
+fn immediately_runs_a_pattern_now() -> Vec<Value> {
+    vec![upsert(
+        "i",
+        json!({"pattern": "0 0 1 1 *", "tz": "UTC", "immediately": true}),
+        json!({"opts": {"lifo": true}}),
+    )]
+}
+
+fn removal() -> Vec<Value> {
+    vec![
+        upsert("e", json!({"every": 60000}), json!({})),
+        upsert("c", json!({"pattern": "0 * * * *"}), json!({})),
+        op("remove", "e"),
+        op("remove", "e"),
+        op("remove", "c"),
+        op("remove", "never"),
+        op("get", "c"),
+        json!({"op": "list", "start": 0, "end": -1, "asc": false}),
+    ]
+}
+
+macro_rules! scheduler_differential_tests {
+    ($($case:ident),* $(,)?) => {
+        mod bullmq6 {
+            use super::*;
+            $(#[tokio::test] async fn $case() { compare(BullmqMajor::V6, super::$case()).await })*
+        }
+        mod bullmq5 {
+            use super::*;
+            $(#[tokio::test] async fn $case() { compare(BullmqMajor::V5, super::$case()).await })*
+        }
+    };
+}
+
+scheduler_differential_tests!(
+    every_with_a_template,
+    cron_pattern_in_a_time_zone,
+    every_with_limit_and_offset,
+    replacing_keeps_the_run_time_unless_every_changes,
+    start_and_end_dates,
+    immediately_runs_a_pattern_now,
+    removal,
+);
