@@ -22,6 +22,6 @@ pub use layout::BullmqMajor;
 pub use options::{
     Backoff, Deduplication, JobOptions, JobTemplate, KeepJobs, RemoveOn, RepeatOptions,
 };
-pub use scheduler::{JobScheduler, SchedulerTemplate};
 pub use queue::{DEFAULT_MAX_LEN_EVENTS, DEFAULT_PREFIX, NewJob, Queue, QueueBuilder};
+pub use scheduler::{JobScheduler, SchedulerTemplate};
 pub use worker::{ActiveJob, JobError, Limiter, Worker, WorkerBuilder};

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use serde_json::{Map, Value};
 
 use super::Queue;
+use crate::Result;
 use crate::codec;
 use crate::job::JobId;
 use crate::options::validate::validate;
@@ -14,7 +15,6 @@ use crate::scheduler::JobScheduler;
 use crate::scheduler::cron::Schedule;
 use crate::scheduler::run_opts::RunOpts;
 use crate::scripts::{RunArgs, SCRIPTS, SchedulerArgs};
-use crate::Result;
 
 impl Queue {
     /// Creates the job scheduler `id`, or replaces it, and adds its next run; returns the
@@ -58,9 +58,8 @@ impl Queue {
         let now = codec::now_millis();
         repeat.validate(now)?;
         template.validate()?;
-        let data_json = serde_json::to_string(template.data.as_ref().unwrap_or(&Value::Object(
-            Map::new(),
-        )))?;
+        let data_json =
+            serde_json::to_string(template.data.as_ref().unwrap_or(&Value::Object(Map::new())))?;
         validate(&template.opts, self.major(), &data_json)?;
         if repeat.limit == Some(0) {
             return Ok(None);
@@ -122,7 +121,13 @@ impl Queue {
         };
         let (run_id, _delay) = SCRIPTS
             .upsert_job_scheduler
-            .call(&mut self.connection(), self.keys(), self.major(), &run, &scheduler)
+            .call(
+                &mut self.connection(),
+                self.keys(),
+                self.major(),
+                &run,
+                &scheduler,
+            )
             .await?;
         Ok(Some(run_id))
     }

@@ -26,7 +26,12 @@ impl Schedule {
             .sloppy_ranges(true)
             .build()
             .parse(pattern)
-            .map_err(|err| invalid("pattern", format!("{pattern:?} is not a cron pattern: {err}")))?;
+            .map_err(|err| {
+                invalid(
+                    "pattern",
+                    format!("{pattern:?} is not a cron pattern: {err}"),
+                )
+            })?;
         let zone = match tz {
             Some(name) => TimeZone::get(name)
                 .map_err(|err| invalid("tz", format!("{name:?} is not a time zone: {err}")))?,
@@ -80,14 +85,21 @@ mod tests {
             ("0 9 * * 1-5", None, BASE, Some(1_767_344_400_000)),
             ("0 9 * * MON#2", None, BASE, Some(1_768_208_400_000)),
             ("0/15 * * * *", None, BASE + 3, Some(1_767_269_700_000)),
-            ("0 3 * * *", Some("America/New_York"), BASE, Some(1_767_340_800_000)),
+            (
+                "0 3 * * *",
+                Some("America/New_York"),
+                BASE,
+                Some(1_767_340_800_000),
+            ),
             ("0 0 1,15 * 5", None, BASE, Some(1_767_312_000_000)),
             ("0 9 * * 7", None, BASE, Some(1_767_517_200_000)),
             ("0 0 * * 5L", None, BASE, Some(1_769_731_200_000)),
         ];
         for (pattern, tz, after, expected) in cases {
             let tz = tz.or(Some("UTC"));
-            let next = Schedule::parse(pattern, tz).unwrap().next_after(after, None);
+            let next = Schedule::parse(pattern, tz)
+                .unwrap()
+                .next_after(after, None);
             assert_eq!(next, expected, "{pattern} in {tz:?} after {after}");
         }
     }

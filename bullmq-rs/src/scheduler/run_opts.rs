@@ -71,7 +71,10 @@ impl RunOpts<'_> {
             }
         }
         let pairs: Vec<Value> = pairs.into_iter().map(|(k, v)| json!([k, v])).collect();
-        (Value::Object(opts).to_string(), Value::Array(pairs).to_string())
+        (
+            Value::Object(opts).to_string(),
+            Value::Array(pairs).to_string(),
+        )
     }
 }
 

@@ -23,7 +23,9 @@ pub(crate) struct RunArgs<'a> {
 
 impl RunArgs<'_> {
     fn next_millis(&self) -> String {
-        self.next_millis.map(|ms| ms.to_string()).unwrap_or_default()
+        self.next_millis
+            .map(|ms| ms.to_string())
+            .unwrap_or_default()
     }
 }
 

@@ -47,7 +47,11 @@ async fn add_next_run(shared: &Shared, taken: &Taken, scheduler_id: &str) -> Res
     let stored = taken.hash.get("opts").map_or("{}", String::as_str);
     let mut base = match serde_json::from_str(stored) {
         Ok(Value::Object(map)) => as_worker_reads(map),
-        _ => return Err(unreadable(format!("its opts are not a JSON object: {stored}"))),
+        _ => {
+            return Err(unreadable(format!(
+                "its opts are not a JSON object: {stored}"
+            )));
+        }
     };
     let repeat = match base.get("repeat") {
         Some(Value::Object(repeat)) => repeat.clone(),
@@ -165,7 +169,9 @@ mod tests {
     fn a_pattern_runs_after_the_later_of_now_and_the_previous_run() {
         let repeat = map(json!({"pattern": "* * * * * *", "tz": "UTC", "count": 1}));
         let opts = map(json!({"prevMillis": 1_767_268_810_000_u64}));
-        let plan = plan_next_run(&repeat, &opts, 1_767_268_800_000).unwrap().unwrap();
+        let plan = plan_next_run(&repeat, &opts, 1_767_268_800_000)
+            .unwrap()
+            .unwrap();
         assert_eq!(plan.next_millis, Some(1_767_268_811_000));
         assert_eq!(plan.count, 2);
     }

@@ -19,7 +19,10 @@ fn node(redis: &RedisServer, db: u8, major: BullmqMajor, steps: &[Value]) -> Vec
     let input = json!({"redisUrl": redis.url_db(db), "major": major.number(), "prefix": PREFIX,
         "queue": QUEUE, "steps": steps});
     let output = testkit::node::run("scheduler.js", &input);
-    output.as_array().expect("scheduler.js prints an array").clone()
+    output
+        .as_array()
+        .expect("scheduler.js prints an array")
+        .clone()
 }
 
 async fn rust(redis: &RedisServer, db: u8, major: BullmqMajor, steps: &[Value]) -> Vec<Value> {
@@ -47,7 +50,10 @@ async fn rust(redis: &RedisServer, db: u8, major: BullmqMajor, steps: &[Value]) 
             "remove" => json!(queue.remove_job_scheduler(id).await.unwrap()),
             "get" => json!(queue.get_job_scheduler(id).await.unwrap()),
             "list" => {
-                let (start, end) = (step["start"].as_i64().unwrap(), step["end"].as_i64().unwrap());
+                let (start, end) = (
+                    step["start"].as_i64().unwrap(),
+                    step["end"].as_i64().unwrap(),
+                );
                 let list = queue
                     .get_job_schedulers(start as isize, end as isize, step["asc"] == true)
                     .await
@@ -153,7 +159,11 @@ async fn compare(major: BullmqMajor, steps: Vec<Value>) {
         mask_value(Value::Array(node_results)),
         "results differ (left: Rust, right: Node BullMQ {major})"
     );
-    assert_same_keyspace(&masked_keyspace(&redis, 2), &masked_keyspace(&redis, 1), major);
+    assert_same_keyspace(
+        &masked_keyspace(&redis, 2),
+        &masked_keyspace(&redis, 1),
+        major,
+    );
 }
 
 /// Option keys are given in declaration order (`RepeatOptions`, `JobOptions`): the order
@@ -180,7 +190,11 @@ fn cron_pattern_in_a_time_zone() -> Vec<Value> {
 
 fn every_with_limit_and_offset() -> Vec<Value> {
     vec![
-        upsert("l", json!({"every": 1000, "limit": 3, "offset": 250}), json!({})),
+        upsert(
+            "l",
+            json!({"every": 1000, "limit": 3, "offset": 250}),
+            json!({}),
+        ),
         upsert("z", json!({"every": 1000, "limit": 0}), json!({})),
         op("get", "l"),
     ]
@@ -189,7 +203,11 @@ fn every_with_limit_and_offset() -> Vec<Value> {
 fn replacing_keeps_the_run_time_unless_every_changes() -> Vec<Value> {
     vec![
         upsert("e", json!({"every": 60000}), json!({"data": {"v": 1}})),
-        upsert("e", json!({"every": 60000}), json!({"data": {"v": 2}, "opts": {"priority": 3}})),
+        upsert(
+            "e",
+            json!({"every": 60000}),
+            json!({"data": {"v": 2}, "opts": {"priority": 3}}),
+        ),
         upsert("e", json!({"every": 30000}), json!({"name": "renamed"})),
     ]
 }
@@ -253,3 +271,129 @@ scheduler_differential_tests!(
     immediately_runs_a_pattern_now,
     removal,
 );
+
+/// Who defines a scheduler, or serves it.
+#[derive(Debug, Clone, Copy)]
+enum Side {
+    Node,
+    Rust,
+}
+
+/// One completed run: its time (from its id) and its hash, masked.
+type Run = (u64, String);
+
+/// Scheduler `s` defined by `define`, then served by a worker of `serve` for `ms`;
+/// returns the completed runs in time order.
+async fn serve(
+    redis: &RedisServer,
+    db: u8,
+    major: BullmqMajor,
+    sides: (Side, Side),
+    repeat: Value,
+    ms: u64,
+) -> Vec<Run> {
+    let template =
+        json!({"name": "tick", "data": {"n": 1}, "opts": {"attempts": 2, "keepLogs": 5}});
+    let define = [upsert("s", repeat, template)];
+    let work = [json!({"op": "work", "ms": ms})];
+    for (side, steps) in [(sides.0, &define), (sides.1, &work)] {
+        let results = match side {
+            Side::Node => node(redis, db, major, steps),
+            Side::Rust => rust(redis, db, major, steps).await,
+        };
+        assert!(results[0].get("error").is_none(), "{side:?}: {results:?}");
+    }
+    let mut conn = redis.connection(db);
+    let ids: Vec<String> = redis::cmd("ZRANGE")
+        .arg(format!("{PREFIX}:{QUEUE}:completed"))
+        .arg(0)
+        .arg(-1)
+        .query(&mut conn)
+        .unwrap();
+    let mut runs: Vec<Run> = ids
+        .iter()
+        .map(|id| {
+            let millis = id.rsplit(':').next().unwrap().parse().unwrap();
+            let key = format!("{PREFIX}:{QUEUE}:{id}");
+            let dump = dump_keyspace(&mut conn, &key).remove(&key).unwrap();
+            (millis, mask_clock(&dump))
+        })
+        .collect();
+    runs.sort();
+    runs
+}
+
+/// Runs under `sides` against runs under Node alone: at least `min_runs`, all on one
+/// grid of `step` ms, and run k's hash equal to Node's run k (same id scheme, options,
+/// fields; clock readings masked).
+async fn assert_runs_as_under_node(
+    major: BullmqMajor,
+    sides: (Side, Side),
+    repeat: Value,
+    step: u64,
+    min_runs: usize,
+) {
+    let redis = RedisServer::start();
+    let ms = 2500;
+    let baseline = serve(
+        &redis,
+        1,
+        major,
+        (Side::Node, Side::Node),
+        repeat.clone(),
+        ms,
+    )
+    .await;
+    let runs = serve(&redis, 2, major, sides, repeat, ms).await;
+    assert!(
+        runs.len() >= min_runs,
+        "only {} runs under {sides:?}: {runs:#?}",
+        runs.len()
+    );
+    assert!(
+        baseline.len() >= min_runs,
+        "only {} runs under Node",
+        baseline.len()
+    );
+    let grid = runs[0].0 % step;
+    assert!(
+        runs.iter().all(|(millis, _)| millis % step == grid),
+        "runs off the {step} ms grid: {runs:#?}"
+    );
+    for (k, (run, node_run)) in runs.iter().zip(&baseline).enumerate() {
+        assert_eq!(
+            run.1, node_run.1,
+            "run {k} differs (left: {sides:?}, right: Node BullMQ {major})"
+        );
+    }
+}
+
+macro_rules! serving_tests {
+    ($($major:ident: $v:expr),* $(,)?) => {$(
+        mod $major {
+            use super::*;
+
+            #[tokio::test]
+            async fn every_200ms_defined_by_node_keeps_running_under_a_rust_worker() {
+                assert_runs_as_under_node($v, (Side::Node, Side::Rust), json!({"every": 200}), 200, 8).await
+            }
+
+            #[tokio::test]
+            async fn every_200ms_defined_by_rust_runs_under_a_node_worker() {
+                assert_runs_as_under_node($v, (Side::Rust, Side::Node), json!({"every": 200}), 200, 8).await
+            }
+
+            #[tokio::test]
+            async fn cron_defined_by_node_keeps_running_under_a_rust_worker() {
+                assert_runs_as_under_node($v, (Side::Node, Side::Rust), json!({"pattern": "* * * * * *"}), 1000, 2).await
+            }
+
+            #[tokio::test]
+            async fn cron_defined_by_rust_runs_under_a_rust_worker() {
+                assert_runs_as_under_node($v, (Side::Rust, Side::Rust), json!({"pattern": "* * * * * *", "tz": "UTC"}), 1000, 2).await
+            }
+        }
+    )*};
+}
+
+serving_tests!(serving_bullmq6: BullmqMajor::V6, serving_bullmq5: BullmqMajor::V5);
