@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::JobOptions;
+use crate::scheduler::cron::Schedule;
 use crate::{Error, Result};
 
 /// When a job scheduler runs, as BullMQ's `RepeatOptions` names it: every `every` ms, or
@@ -68,6 +69,36 @@ pub struct RepeatOptions {
 }
 
 impl RepeatOptions {
+    /// The first run strictly after `after_ms` (ms since the epoch), as BullMQ's default
+    /// repeat strategy computes it: for a pattern, its next time after `after_ms` (or
+    /// after `startDate`, if later) in `tz`, none past `endDate`; for `every`, the next
+    /// multiple of `every`. `None` when there is no run left.
+    ///
+    /// ```
+    /// use bullmq_rs::RepeatOptions;
+    /// let hourly = RepeatOptions { pattern: Some("0 * * * *".into()), tz: Some("UTC".into()), ..Default::default() };
+    /// // 2026-01-01T12:00:00.500Z -> 13:00
+    /// assert_eq!(hourly.next_run_after(1_767_268_800_500).unwrap(), Some(1_767_272_400_000));
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::InvalidOption`] for a pattern or time zone that does not parse, or when
+    /// neither `pattern` nor `every` is given.
+    pub fn next_run_after(&self, after_ms: u64) -> Result<Option<u64>> {
+        match (&self.pattern, self.every) {
+            (Some(pattern), _) => {
+                let schedule = Schedule::parse(pattern, self.tz.as_deref())?;
+                let from = after_ms.max(self.start_date.unwrap_or(0));
+                Ok(schedule.next_after(from, self.end_date))
+            }
+            (None, Some(every)) => {
+                let every = crate::codec::as_millis(every).max(1);
+                Ok(Some(after_ms / every * every + every))
+            }
+            (None, None) => Err(refuse("either pattern or every must be given")),
+        }
+    }
+
     /// Refuses what BullMQ refuses: both or neither of `pattern` and `every`, `immediately`
     /// with `startDate`, an `endDate` already past at `now`.
     pub(crate) fn validate(&self, now: u64) -> Result<()> {

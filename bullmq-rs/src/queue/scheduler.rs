@@ -65,13 +65,12 @@ impl Queue {
             return Ok(None);
         }
         let next_millis = match &repeat.pattern {
-            Some(pattern) => {
-                let schedule = Schedule::parse(pattern, repeat.tz.as_deref())?;
-                let from = now.max(repeat.start_date.unwrap_or(0));
+            Some(_) => {
                 let next = if repeat.immediately == Some(true) {
+                    Schedule::parse_checked(repeat)?;
                     Some(codec::now_millis())
                 } else {
-                    schedule.next_after(from, repeat.end_date)
+                    repeat.next_run_after(now)?
                 };
                 match next {
                     Some(next) => Some(next.max(now)),

@@ -40,6 +40,14 @@ impl Schedule {
         Ok(Self { cron, zone })
     }
 
+    /// Checks that the pattern and time zone of `repeat` parse.
+    pub(crate) fn parse_checked(repeat: &crate::RepeatOptions) -> Result<()> {
+        match &repeat.pattern {
+            Some(pattern) => Self::parse(pattern, repeat.tz.as_deref()).map(drop),
+            None => Ok(()),
+        }
+    }
+
     /// The first run strictly after `after_ms` (ms since the epoch), or `None` when there
     /// is none by `end_ms` (cron-parser's "out of the timespan range") or at all.
     pub(crate) fn next_after(&self, after_ms: u64, end_ms: Option<u64>) -> Option<u64> {
@@ -70,7 +78,7 @@ mod tests {
     /// Expected values pinned from one run of BullMQ's own `defaultRepeatStrategy`
     /// (`classes/job-scheduler.js`) under `TZ=UTC`, with BullMQ 5.79.0 (cron-parser 4.9.0)
     /// and 6.7.0 (cron-parser 5.10.3): both gave these same values. The integration test
-    /// `scheduler::cron_next_runs_equal_bullmq_s` recomputes them with Node.
+    /// `schedulers::cron_next_runs_equal_bullmq_{5,6}_s` recomputes these and more with Node.
     #[test]
     fn next_runs_equal_bullmq_s() {
         let cases: [(&str, Option<&str>, u64, Option<u64>); 15] = [
