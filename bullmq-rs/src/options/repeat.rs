@@ -100,8 +100,19 @@ impl RepeatOptions {
     }
 
     /// Refuses what BullMQ refuses: both or neither of `pattern` and `every`, `immediately`
-    /// with `startDate`, an `endDate` already past at `now`.
-    pub(crate) fn validate(&self, now: u64) -> Result<()> {
+    /// with `startDate`, an `endDate` already past, a pattern or time zone that does not
+    /// parse. [`crate::Queue::upsert_job_scheduler`] does this too; call it to refuse
+    /// options before any connection exists.
+    ///
+    /// # Errors
+    /// [`Error::InvalidOption`] saying what is wrong.
+    pub fn validate(&self) -> Result<()> {
+        self.validate_at(crate::codec::now_millis())?;
+        Schedule::parse_checked(self)
+    }
+
+    /// [`RepeatOptions::validate`] without the pattern, at time `now`.
+    pub(crate) fn validate_at(&self, now: u64) -> Result<()> {
         match (&self.pattern, self.every) {
             (Some(_), Some(_)) => return Err(refuse("both pattern and every are given")),
             (None, None) => return Err(refuse("either pattern or every must be given")),
@@ -140,7 +151,11 @@ pub struct JobTemplate {
 }
 
 impl JobTemplate {
-    pub(crate) fn validate(&self) -> Result<()> {
+    /// Refuses a template that sets `jobId`, `delay` or `deduplication`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidOption`] naming the option.
+    pub fn validate(&self) -> Result<()> {
         let set = [
             ("jobId", self.opts.job_id.is_some()),
             ("delay", self.opts.delay.is_some()),
@@ -182,11 +197,11 @@ mod tests {
     fn pattern_and_every_are_exclusive_and_one_is_needed() {
         let both: RepeatOptions =
             serde_json::from_str(r#"{"pattern":"* * * * *","every":5}"#).unwrap();
-        assert!(both.validate(0).is_err());
-        assert!(RepeatOptions::default().validate(0).is_err());
+        assert!(both.validate_at(0).is_err());
+        assert!(RepeatOptions::default().validate_at(0).is_err());
         let late: RepeatOptions = serde_json::from_str(r#"{"every":5,"endDate":10}"#).unwrap();
-        assert!(late.validate(11).is_err());
-        assert!(late.validate(9).is_ok());
+        assert!(late.validate_at(11).is_err());
+        assert!(late.validate_at(9).is_ok());
     }
 
     #[test]

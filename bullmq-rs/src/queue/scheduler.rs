@@ -56,7 +56,7 @@ impl Queue {
         template: &JobTemplate,
     ) -> Result<Option<JobId>> {
         let now = codec::now_millis();
-        repeat.validate(now)?;
+        repeat.validate_at(now)?;
         template.validate()?;
         let data_json =
             serde_json::to_string(template.data.as_ref().unwrap_or(&Value::Object(Map::new())))?;
