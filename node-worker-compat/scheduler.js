@@ -11,6 +11,7 @@
 //            {"op":"work","ms"}  a Worker (returning job.data) runs for ms  -> ids completed
 //            {"op":"next","pattern","tz"?,"millis","startDate"?,"endDate"?}
 //                 -> BullMQ's own next run time for a cron pattern (its defaultRepeatStrategy)
+//            {"op":"pause"} / {"op":"resume"}               -> null
 //            {"op":"sleep","ms"}]}
 // stdout: one JSON line, an array with one entry per step. A step that throws reports
 //         {"error": message}.
@@ -58,6 +59,12 @@ async function runStep(input, queue, step) {
         return await work(input, step.ms);
       case 'next':
         return nextRun(input.major, step);
+      case 'pause':
+        await queue.pause();
+        return null;
+      case 'resume':
+        await queue.resume();
+        return null;
       case 'sleep':
         await sleep(step.ms);
         return null;

@@ -181,7 +181,8 @@ impl Queue {
 
     /// The job schedulers ranked `start` to `end` (inclusive; negative counts from the
     /// end, as in Redis) by next run time, earliest first with `asc`, latest first
-    /// without. Ids in `repeat` without a stored scheduler are skipped.
+    /// without. Ids in `repeat` without a stored scheduler are skipped (Node's getter also
+    /// removes them; this one only reads).
     ///
     /// ```no_run
     /// # async fn demo(queue: bullmq_rs::Queue) -> bullmq_rs::Result<()> {
@@ -228,9 +229,7 @@ impl Queue {
 
 fn score_ms(score: f64) -> u64 {
     // Scores are whole ms, far below 2^53: exact in an f64.
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    let ms = score as u64;
-    ms
+    score as u64
 }
 
 fn without_nulls(value: Value) -> String {
