@@ -60,7 +60,6 @@ async fn add_next_run(shared: &Shared, taken: &Taken, scheduler_id: &str) -> Res
     let Some(plan) = plan_next_run(&repeat, &base, codec::now_millis())? else {
         return Ok(());
     };
-    base.insert("repeat".to_owned(), Value::Null);
     let (opts_json, repeat_pairs_json) = RunOpts {
         base,
         repeat,
