@@ -45,7 +45,7 @@ async fn add_next_run(shared: &Shared, taken: &Taken, scheduler_id: &str) -> Res
         }
     }
     let stored = taken.hash.get("opts").map_or("{}", String::as_str);
-    let mut base = match serde_json::from_str(stored) {
+    let base = match serde_json::from_str(stored) {
         Ok(Value::Object(map)) => as_worker_reads(map),
         _ => {
             return Err(unreadable(format!(
