@@ -427,6 +427,11 @@ macro_rules! serving_tests {
             async fn cron_defined_by_rust_runs_under_a_rust_worker() {
                 assert_runs_as_under_node($v, (Side::Rust, Side::Rust), json!({"pattern": "* * * * * *", "tz": "UTC"}), 1000, 2).await
             }
+
+            #[tokio::test]
+            async fn cron_defined_by_rust_runs_under_a_node_worker() {
+                assert_runs_as_under_node($v, (Side::Rust, Side::Node), json!({"pattern": "*/1 * * * * *"}), 1000, 2).await
+            }
         }
     )*};
 }
