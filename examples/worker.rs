@@ -5,7 +5,8 @@
 //! A generic worker, until SIGINT or SIGTERM: prints one line per job, returns the job's
 //! data as its result, and fails a job whose data has `"fail": true` with the message
 //! `requested failure` (as the Node test worker does, so their behaviour can be compared).
-//! A job whose data has `"sleepMs": N` takes that long.
+//! A job whose data has `"sleepMs": N` takes that long. Runs of job schedulers (see the
+//! `schedule` example) are jobs like any other; taking one adds the scheduler's next run.
 
 use std::process::ExitCode;
 use std::time::Duration;

@@ -154,6 +154,32 @@ pub(crate) fn options_to_stored(opts: &JobOptions) -> serde_json::Result<String>
     })
 }
 
+/// A scheduler template's options as BullMQ stores them: like a job's, but `attempts` only
+/// when given (Node passes template options through without its Job's `{attempts: 0}`).
+pub(crate) fn template_options_to_stored(
+    opts: &JobOptions,
+) -> serde_json::Result<serde_json::Map<String, serde_json::Value>> {
+    let mut stored = match serde_json::from_str(&options_to_stored(opts)?)? {
+        serde_json::Value::Object(map) => map,
+        _ => serde_json::Map::new(),
+    };
+    if opts.attempts.is_none() {
+        stored.shift_remove("attempts");
+    }
+    Ok(stored)
+}
+
+/// Reads a scheduler template's stored options: `attempts` stays unset when absent.
+pub(crate) fn template_options_from_stored(json: &str) -> crate::Result<JobOptions> {
+    let mut opts = options_from_stored(json)?;
+    let given = serde_json::from_str::<serde_json::Value>(json)
+        .is_ok_and(|stored| stored.get("attempts").is_some());
+    if !given {
+        opts.attempts = None;
+    }
+    Ok(opts)
+}
+
 /// Reads a job's stored `opts` back into [`JobOptions`].
 pub(crate) fn options_from_stored(json: &str) -> crate::Result<JobOptions> {
     let stored: StoredOptions =

@@ -107,6 +107,10 @@ pub enum ScriptError {
     FailedChildren,
     /// `-6`: another worker holds the job's lock.
     LockMismatch,
+    /// `-10`: a job scheduler's next run id is taken by another job.
+    SchedulerJobIdCollision,
+    /// `-11`: every slot tried for a job scheduler's next run is taken.
+    SchedulerJobSlotsBusy,
     /// Any other negative code.
     Other(i64),
 }
@@ -131,6 +135,8 @@ impl ScriptError {
             -7 => Self::ParentCannotBeReplaced,
             -9 => Self::FailedChildren,
             -6 => Self::LockMismatch,
+            -10 => Self::SchedulerJobIdCollision,
+            -11 => Self::SchedulerJobSlotsBusy,
             other => Self::Other(other),
         }
     }
@@ -151,6 +157,12 @@ impl fmt::Display for ScriptError {
             }
             Self::FailedChildren => f.write_str("a child that had to succeed failed"),
             Self::LockMismatch => f.write_str("another worker holds the job's lock"),
+            Self::SchedulerJobIdCollision => {
+                f.write_str("another job holds the id of the scheduler's next run")
+            }
+            Self::SchedulerJobSlotsBusy => {
+                f.write_str("other jobs hold every slot tried for the scheduler's next run")
+            }
             Self::Other(code) => write!(f, "error code {code}"),
         }
     }

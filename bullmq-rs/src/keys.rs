@@ -133,6 +133,11 @@ impl QueueKeys {
         format!("{}{}", self.base, id.as_str())
     }
 
+    /// The hash of a job scheduler: `<prefix>:<name>:repeat:<id>`.
+    pub fn scheduler(&self, scheduler_id: &str) -> String {
+        format!("{}:{scheduler_id}", self.repeat)
+    }
+
     /// The deduplication slot of a deduplication id: `<prefix>:<name>:de:<id>`.
     pub fn deduplication(&self, dedup_id: &str) -> String {
         format!("{}de:{dedup_id}", self.base)

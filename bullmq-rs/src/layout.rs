@@ -14,6 +14,12 @@
 //! | `meta.version` | `bullmq:5.79.0` | `bullmq:6.7.0` |
 //! | flow over an existing completed child | parent released as the child is met | released once the whole flow is written ("defer parent release") |
 //! | existing child id whose old parent is gone | refused (`-7`) | adopted by the new parent |
+//! | a worker adds a scheduler's next run | also sets `nrjid` (next run's id) on the run taken | no `nrjid` |
+//! | ... for a scheduler stored without data | copies the run's data into the scheduler | uses `{}` |
+//! | runs of an `every` scheduler were missed | next is `k*every + every + offset` | next is the first `k*every + offset` after now |
+//! | upsert finds the run slot taken | tries the next slot once | tries up to 32 next slots |
+//! | legacy repeatable jobs (`repeat` in `add`) | repeated by Node; not here (run once) | refused by Node |
+//! | cron patterns | cron-parser 4.9 | cron-parser 5.10 (same next runs on the tested patterns) |
 //!
 //! Both: no marker is written while the queue is paused, prioritized jobs always go to
 //! `prioritized`, and resume moves a leftover `paused` list back into `wait`. Where BullMQ 5

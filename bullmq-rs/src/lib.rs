@@ -12,6 +12,7 @@ mod keys;
 mod layout;
 mod options;
 mod queue;
+mod scheduler;
 mod scripts;
 mod worker;
 
@@ -22,6 +23,9 @@ pub use flow::{AddedFlow, Dependencies, FlowJob, FlowProducer, FlowProducerBuild
 pub use job::{Job, JobCounts, JobId, JobState};
 pub use keys::QueueKeys;
 pub use layout::BullmqMajor;
-pub use options::{Backoff, Deduplication, JobOptions, KeepJobs, ParentRef, RemoveOn};
+pub use options::{
+    Backoff, Deduplication, JobOptions, JobTemplate, KeepJobs, ParentRef, RemoveOn, RepeatOptions,
+};
 pub use queue::{DEFAULT_MAX_LEN_EVENTS, DEFAULT_PREFIX, NewJob, Queue, QueueBuilder};
+pub use scheduler::{JobScheduler, SchedulerTemplate};
 pub use worker::{ActiveJob, JobError, Limiter, Worker, WorkerBuilder};

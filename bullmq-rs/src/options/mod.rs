@@ -4,6 +4,7 @@ mod backoff;
 mod dedup;
 mod parent;
 mod remove_on;
+mod repeat;
 pub(crate) mod validate;
 
 use std::time::Duration;
@@ -14,6 +15,7 @@ pub use backoff::Backoff;
 pub use dedup::Deduplication;
 pub use parent::ParentRef;
 pub use remove_on::{KeepJobs, RemoveOn};
+pub use repeat::{JobTemplate, RepeatOptions};
 
 use crate::job::JobId;
 

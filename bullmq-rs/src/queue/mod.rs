@@ -4,6 +4,7 @@ mod add;
 mod clean;
 mod control;
 pub(crate) mod inspect;
+mod scheduler;
 
 use std::sync::Arc;
 use std::time::Duration;

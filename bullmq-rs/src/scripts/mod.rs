@@ -4,6 +4,7 @@ mod add_flow;
 mod add_jobs;
 mod clean_jobs;
 mod move_to_waiting_children;
+mod job_scheduler;
 mod obliterate;
 mod pause;
 mod worker_scripts;
@@ -17,6 +18,9 @@ pub(crate) use add_flow::{AddFlow, FlowNodeArgs};
 pub(crate) use add_jobs::{AddJobs, JobArgs, ReplicaWait};
 pub(crate) use clean_jobs::{CleanJobs, CleanTarget};
 pub(crate) use move_to_waiting_children::MoveToWaitingChildren;
+pub(crate) use job_scheduler::{
+    RemoveJobScheduler, RunArgs, SchedulerArgs, UpdateJobScheduler, UpsertJobScheduler,
+};
 pub(crate) use obliterate::{Obliterate, ObliterateStep};
 pub(crate) use pause::{Pause, PauseAction};
 pub(crate) use worker_scripts::{
@@ -176,6 +180,26 @@ const MOVE_STALLED: &str = lua!(
     "ready"
 );
 const JOB_UPDATES: &str = lua!("job_updates", "emit_event", "queue_context");
+const UPSERT_JOB_SCHEDULER: &str = lua!(
+    "upsert_job_scheduler",
+    "emit_event",
+    "queue_context",
+    "delayed",
+    "delete_job",
+    "store_job",
+    "ready",
+    "job_scheduler"
+);
+const UPDATE_JOB_SCHEDULER: &str = lua!(
+    "update_job_scheduler",
+    "emit_event",
+    "queue_context",
+    "delayed",
+    "store_job",
+    "ready",
+    "job_scheduler"
+);
+const REMOVE_JOB_SCHEDULER: &str = lua!("remove_job_scheduler", "emit_event", "delete_job");
 
 /// Every script of the crate.
 pub(crate) struct Scripts {
@@ -193,6 +217,9 @@ pub(crate) struct Scripts {
     pub(crate) rate_limit_job: RateLimitJob,
     pub(crate) move_stalled: MoveStalledJobsToWait,
     pub(crate) job_updates: JobUpdates,
+    pub(crate) upsert_job_scheduler: UpsertJobScheduler,
+    pub(crate) update_job_scheduler: UpdateJobScheduler,
+    pub(crate) remove_job_scheduler: RemoveJobScheduler,
 }
 
 pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
@@ -213,6 +240,18 @@ pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     rate_limit_job: RateLimitJob(Script::new("rate_limit_job", RATE_LIMIT_JOB)),
     move_stalled: MoveStalledJobsToWait(Script::new("move_stalled_jobs_to_wait", MOVE_STALLED)),
     job_updates: JobUpdates(Script::new("job_updates", JOB_UPDATES)),
+    upsert_job_scheduler: UpsertJobScheduler(Script::new(
+        "upsert_job_scheduler",
+        UPSERT_JOB_SCHEDULER,
+    )),
+    update_job_scheduler: UpdateJobScheduler(Script::new(
+        "update_job_scheduler",
+        UPDATE_JOB_SCHEDULER,
+    )),
+    remove_job_scheduler: RemoveJobScheduler(Script::new(
+        "remove_job_scheduler",
+        REMOVE_JOB_SCHEDULER,
+    )),
 });
 
 #[cfg(test)]
@@ -231,6 +270,9 @@ mod tests {
             ("pause", PAUSE),
             ("clean_jobs", CLEAN_JOBS),
             ("obliterate", OBLITERATE),
+            ("upsert_job_scheduler", UPSERT_JOB_SCHEDULER),
+            ("update_job_scheduler", UPDATE_JOB_SCHEDULER),
+            ("remove_job_scheduler", REMOVE_JOB_SCHEDULER),
         ] {
             let sha: Result<String, _> = redis::cmd("SCRIPT")
                 .arg("LOAD")

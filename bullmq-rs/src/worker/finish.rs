@@ -41,6 +41,7 @@ pub(super) async fn run_jobs<H, F>(
 {
     let mut current = Some(first);
     while let Some(taken) = current.take() {
+        super::schedule_next::schedule_next_run(shared, &taken).await;
         let next_token = (!*stopping.borrow()).then(|| shared.new_token());
         let fetched = match run_job(shared, handler, &taken, next_token.as_deref()).await {
             Ok(fetched) => fetched,

@@ -8,6 +8,7 @@ mod fetch;
 mod finish;
 mod job;
 mod lock;
+mod schedule_next;
 mod stalled;
 
 use std::collections::HashMap;

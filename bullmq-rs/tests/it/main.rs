@@ -13,6 +13,7 @@ mod node_workers;
 mod queue_control;
 mod queue_events;
 mod queue_events_faults;
+mod schedulers;
 mod sentinel;
 mod steps;
 mod wait_until_finished;
