@@ -241,7 +241,7 @@ pub enum SpoolCommand {
         #[arg(long)]
         dead_letters: bool,
     },
-    /// Moves every dead letter back to the pending records (drained at the next start) and prints {"requeued":N}.
+    /// Moves every dead letter back to the pending records, forgetting any earlier add attempt so that each is sent again (drained at the next start), and prints {"requeued":N}.
     RequeueDeadLetters,
 }
 

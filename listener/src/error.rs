@@ -21,9 +21,10 @@ pub enum Error {
     },
     /// The spool is at its size limit (`--spool-max-bytes`): nothing was stored. It takes
     /// events again once the drainer has moved enough of them to Redis.
-    #[error("spool full: the file takes {bytes} bytes, the limit is {max_bytes}")]
+    #[error("spool full: its data takes {bytes} bytes of its file, the limit is {max_bytes}")]
     SpoolFull {
-        /// The spool file's size on disk.
+        /// The space the spool's data takes in its file (an upper bound; see the spool's
+        /// capacity docs).
         bytes: u64,
         /// The limit.
         max_bytes: u64,

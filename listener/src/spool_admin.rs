@@ -18,7 +18,11 @@ use serde_json::json;
 /// has it open, [`Error::Spool`] when it cannot be read or written, [`Error::Io`] when
 /// stdout cannot be written.
 pub(crate) fn run(command: &SpoolCommand, spool_dir: &Path) -> Result<(), Error> {
-    let spool = Spool::open_existing(spool_dir)?;
+    // Reading commands write nothing, so they also work on a read-only copy.
+    let spool = match command {
+        SpoolCommand::RequeueDeadLetters => Spool::open_existing(spool_dir)?,
+        SpoolCommand::Stats | SpoolCommand::Export { .. } => Spool::open_read_only(spool_dir)?,
+    };
     let mut out = BufWriter::new(io::stdout().lock());
     match command {
         SpoolCommand::Stats => {
@@ -55,11 +59,15 @@ fn export_line(record: &ExportedRecord) -> serde_json::Value {
         .and_then(|ms| i64::try_from(ms).ok())
         .and_then(DateTime::from_timestamp_millis)
         .map(|at| at.to_rfc3339_opts(SecondsFormat::Millis, true));
-    json!({
+    let mut line = json!({
         "seq": record.seq.0,
         "job_id": record.job_id,
         "body": record.body,
         "received_at": received_at,
         "last_error": record.last_error,
-    })
+    });
+    if record.in_redis {
+        line["in_redis"] = true.into();
+    }
+    line
 }

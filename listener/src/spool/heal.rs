@@ -23,6 +23,12 @@ impl Spool {
         action: &'static str,
         op: impl FnOnce(&Database, Tally) -> Result<T, Failure>,
     ) -> Result<T, Error> {
+        if self.read_only {
+            return Err(Error::Spool {
+                action,
+                detail: "the spool was opened read-only".to_owned(),
+            });
+        }
         self.reopen_if_closed(writer, action)?;
         let tally = writer.tally;
         self.with_db(action, |db| op(db, tally))
@@ -82,9 +88,10 @@ impl Spool {
         if self.read_db().is_some() {
             return Ok(());
         }
-        if writer
-            .last_reopen
-            .is_some_and(|last| last.elapsed() < REOPEN_INTERVAL)
+        if self.read_only
+            || writer
+                .last_reopen
+                .is_some_and(|last| last.elapsed() < REOPEN_INTERVAL)
         {
             return Err(closed(action));
         }
@@ -101,6 +108,8 @@ impl Spool {
         })?;
         writer.doubtful.clear();
         writer.tally = tally;
+        // A repaired file may hold its data in other pages.
+        writer.occupancy = None;
         *self.db.write().unwrap_or_else(PoisonError::into_inner) = Some(db);
         self.publish(writer);
         tracing::warn!(path = %self.path.display(), pending = tally.pending, dead_letters = tally.dead_letters, "spool reopened after a storage error");

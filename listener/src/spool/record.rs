@@ -3,13 +3,16 @@
 //!
 //! # Versions
 //!
-//! - **1** (this release): `{"v":1,"job_id","name","data","opts","received_ms","attempted_ms"}`;
+//! - **1** (this release):
+//!   `{"v":1,"job_id","name","data","opts","received_ms","attempted_ms","in_redis"}`;
 //!   `data` and `opts` are JSON text held in JSON strings, so that a record whose options a
 //!   later bullmq-rs no longer accepts still decodes and is set aside by [`SpoolRecord::to_job`]
-//!   alone, data intact.
+//!   alone, data intact. `in_redis` came later within version 1: a record without it reads as
+//!   `false`, and a reader that predates it ignores it (and so sends the job again, which the
+//!   job id makes harmless).
 //! - **0** (the previous release, no `"v"`): `{"name","data","opts"}` with `opts` an object.
-//!   It is read as `job_id` = `opts.jobId`, `received_ms` = 0 (unknown) and `attempted_ms` =
-//!   `None`. `None` claims "surely never sent", which is not quite true: that release spooled
+//!   It is read as `job_id` = `opts.jobId`, `received_ms` = 0 (unknown), `attempted_ms` =
+//!   `None` and `in_redis` = `false`. `None` claims "surely never sent", which is not quite true: that release spooled
 //!   an event only after its add to Redis had failed or timed out, so a timed-out add may have
 //!   run after all. It is still the safer reading: the job id is kept, so a replay of an add
 //!   that did run is refused by BullMQ as a duplicate id for as long as that job exists, and
@@ -45,6 +48,9 @@ pub struct SpoolRecord {
     /// Unix ms of the earliest add of this event that may have run in Redis; `None` when it
     /// was surely never sent.
     pub attempted_ms: Option<u64>,
+    /// The job is known to be stored on the Redis primary; the record only waits for
+    /// replicas to acknowledge it. `false` when unknown (records written before the field).
+    pub in_redis: bool,
 }
 
 /// Why a stored record cannot become a job: permanent, never retried. The message never
@@ -81,7 +87,16 @@ impl SpoolRecord {
                 .unwrap_or_else(|err| format!("unencodable options: {err}")),
             received_ms,
             attempted_ms,
+            in_redis: false,
         }
+    }
+
+    /// The same record, marked as known to be stored on the Redis primary (see
+    /// [`SpoolRecord::in_redis`]).
+    #[must_use]
+    pub fn stored_in_redis(mut self) -> Self {
+        self.in_redis = true;
+        self
     }
 
     /// The job to add again, with the record's job id.
@@ -107,6 +122,7 @@ impl SpoolRecord {
             opts: &self.opts,
             received_ms: self.received_ms,
             attempted_ms: self.attempted_ms,
+            in_redis: self.in_redis,
         })
     }
 
@@ -128,6 +144,7 @@ impl SpoolRecord {
                     opts: v1.opts,
                     received_ms: v1.received_ms,
                     attempted_ms: v1.attempted_ms,
+                    in_redis: v1.in_redis,
                 })
             }
             Some(other) => Err(RecordError::UnknownVersion(other)),
@@ -143,6 +160,7 @@ impl fmt::Debug for SpoolRecord {
             .field("data_bytes", &self.data.len())
             .field("received_ms", &self.received_ms)
             .field("attempted_ms", &self.attempted_ms)
+            .field("in_redis", &self.in_redis)
             .finish_non_exhaustive()
     }
 }
@@ -163,6 +181,7 @@ struct V1<'a> {
     opts: &'a str,
     received_ms: u64,
     attempted_ms: Option<u64>,
+    in_redis: bool,
 }
 
 #[derive(Deserialize)]
@@ -173,6 +192,9 @@ struct V1Owned {
     opts: String,
     received_ms: u64,
     attempted_ms: Option<u64>,
+    /// Absent from the version 1 records written before it existed.
+    #[serde(default)]
+    in_redis: bool,
 }
 
 /// The previous release's record: `ingest::SpoolRecord` as it was, options as an object.
@@ -199,6 +221,7 @@ fn decode_v0(bytes: &[u8]) -> Result<SpoolRecord, RecordError> {
         opts: serde_json::Value::Object(v0.opts.clone()).to_string(),
         received_ms: 0,
         attempted_ms: None,
+        in_redis: false,
     })
 }
 
@@ -249,6 +272,33 @@ mod tests {
     }
 
     #[test]
+    fn in_redis_round_trips_and_defaults_to_false() {
+        let record = SpoolRecord::from_job(&job(), 1_700, None);
+        assert!(!record.in_redis);
+        let stored = record.clone().stored_in_redis();
+        assert!(stored.in_redis);
+
+        for record in [record, stored] {
+            let bytes = record.encode().unwrap();
+            let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            assert_eq!(value["in_redis"], record.in_redis);
+            assert_eq!(SpoolRecord::decode(&bytes).unwrap(), record);
+        }
+    }
+
+    #[test]
+    fn version_1_record_written_before_in_redis_decodes_as_not_in_redis() {
+        let bytes = br#"{"v":1,"job_id":"sellsy-1","name":"event","data":"{}","opts":"{}","received_ms":5,"attempted_ms":7}"#;
+
+        let record = SpoolRecord::decode(bytes).unwrap();
+
+        assert_eq!(
+            (record.job_id.as_str(), record.attempted_ms, record.in_redis),
+            ("sellsy-1", Some(7), false)
+        );
+    }
+
+    #[test]
     fn version_1_bytes_carry_the_version() {
         let bytes = SpoolRecord::from_job(&job(), 5, None).encode().unwrap();
 
@@ -265,7 +315,10 @@ mod tests {
         let record = SpoolRecord::decode(bytes).unwrap();
 
         assert_eq!(record.job_id, "sellsy-9");
-        assert_eq!((record.received_ms, record.attempted_ms), (0, None));
+        assert_eq!(
+            (record.received_ms, record.attempted_ms, record.in_redis),
+            (0, None, false)
+        );
         let job = record.to_job().unwrap();
         assert_eq!(job.data_json(), r#"{"x":2}"#);
         assert_eq!(

@@ -6,8 +6,10 @@ use std::fs::{self, File};
 use std::io;
 use std::ops::Range;
 use std::path::Path;
+use std::sync::{Mutex, PoisonError};
 
-use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
+use redb::backends::FileBackend;
+use redb::{Database, ReadableTable, ReadableTableMetadata, StorageBackend, TableDefinition};
 
 use super::record::SpoolRecord;
 use super::{ExportedRecord, SpoolSeq};
@@ -80,6 +82,88 @@ pub(super) fn open_db(path: &Path, create: bool) -> Result<Database, redb::Datab
     }
 }
 
+/// Opens the file at `path` for reading only, never writing to it, so that a read-only copy
+/// opens too. redb 2 writes its header on every open (and repairs a file not closed
+/// cleanly), so those writes are kept in memory, over the file opened read-only, and lost
+/// when the handle is dropped. The file is locked as [`open_db`] locks it: a listener using
+/// it makes this fail with `DatabaseAlreadyOpen`.
+pub(super) fn open_db_read_only(path: &Path) -> Result<Database, redb::DatabaseError> {
+    let file = File::open(path)?;
+    let len = file.metadata()?.len();
+    let backend = InMemoryWrites {
+        file: FileBackend::new(file)?,
+        state: Mutex::new(Written {
+            len,
+            writes: Vec::new(),
+        }),
+    };
+    let mut builder = Database::builder();
+    builder.set_cache_size(CACHE_BYTES);
+    builder.create_with_backend(backend)
+}
+
+/// A file read through redb's own backend, with every write kept in memory instead.
+#[derive(Debug)]
+struct InMemoryWrites {
+    file: FileBackend,
+    state: Mutex<Written>,
+}
+
+#[derive(Debug)]
+struct Written {
+    /// The length redb set; bytes past the file's end read as zeros.
+    len: u64,
+    /// Writes in the order made: a later one wins where they overlap.
+    writes: Vec<(u64, Vec<u8>)>,
+}
+
+impl StorageBackend for InMemoryWrites {
+    fn len(&self) -> io::Result<u64> {
+        Ok(self.written().len)
+    }
+
+    fn read(&self, offset: u64, len: usize) -> io::Result<Vec<u8>> {
+        let written = self.written();
+        let end = offset + len as u64;
+        let in_file = self.file.len()?.min(end).saturating_sub(offset);
+        let mut bytes = if in_file == 0 {
+            Vec::new()
+        } else {
+            self.file.read(offset, in_file as usize)?
+        };
+        bytes.resize(len, 0);
+        for (at, data) in &written.writes {
+            let (from, to) = ((*at).max(offset), (at + data.len() as u64).min(end));
+            if from < to {
+                bytes[(from - offset) as usize..(to - offset) as usize]
+                    .copy_from_slice(&data[(from - at) as usize..(to - at) as usize]);
+            }
+        }
+        Ok(bytes)
+    }
+
+    fn set_len(&self, len: u64) -> io::Result<()> {
+        self.written().len = len;
+        Ok(())
+    }
+
+    fn sync_data(&self, _eventual: bool) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn write(&self, offset: u64, data: &[u8]) -> io::Result<()> {
+        self.written().writes.push((offset, data.to_vec()));
+        Ok(())
+    }
+}
+
+impl InMemoryWrites {
+    fn written(&self) -> std::sync::MutexGuard<'_, Written> {
+        // The state is a length and a list, whole after every push: a panic cannot tear it.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
 /// Creates the tables, so readers never meet a missing one; makes the sequence counter at
 /// least one past the highest record; deletes the records of appends whose commit failed
 /// (`doubtful`: their commit may have reached the disk, but they were refused); and counts.
@@ -108,23 +192,58 @@ pub(super) fn prepare(db: &Database, doubtful: &[Range<u64>]) -> Result<Tally, F
         if after_last.max(after_dead) > stored_next {
             meta.insert(NEXT_SEQ, after_last.max(after_dead))?;
         }
-        let mut stored_bytes = 0_u64;
-        for entry in records.iter()? {
-            stored_bytes += entry?.1.value().len() as u64;
-        }
-        for entry in dead.iter()? {
-            let (_, letter) = entry?;
-            let (record, reason) = letter.value();
-            stored_bytes += (record.len() + reason.len()) as u64;
-        }
+        let (pending, record_bytes) = count_records(&records)?;
+        let (dead_letters, dead_bytes) = count_dead_letters(&dead)?;
         Tally {
-            pending: records.len()?,
-            dead_letters: dead.len()?,
-            stored_bytes,
+            pending,
+            dead_letters,
+            stored_bytes: record_bytes + dead_bytes,
         }
     };
     txn.commit()?;
     Ok(tally)
+}
+
+/// Counts what the spool holds, writing nothing; a missing table holds nothing.
+pub(super) fn count_read_only(db: &Database) -> Result<Tally, Failure> {
+    let txn = db.begin_read()?;
+    let (pending, record_bytes) = match txn.open_table(RECORDS) {
+        Err(redb::TableError::TableDoesNotExist(_)) => (0, 0),
+        table => count_records(&table?)?,
+    };
+    let (dead_letters, dead_bytes) = match txn.open_table(DEAD_LETTERS) {
+        Err(redb::TableError::TableDoesNotExist(_)) => (0, 0),
+        table => count_dead_letters(&table?)?,
+    };
+    Ok(Tally {
+        pending,
+        dead_letters,
+        stored_bytes: record_bytes + dead_bytes,
+    })
+}
+
+/// How many records, and their bytes.
+fn count_records(
+    table: &impl ReadableTable<u64, &'static [u8]>,
+) -> Result<(u64, u64), redb::StorageError> {
+    let mut bytes = 0_u64;
+    for entry in table.iter()? {
+        bytes += entry?.1.value().len() as u64;
+    }
+    Ok((table.len()?, bytes))
+}
+
+/// How many dead letters, and the bytes of their records and reasons.
+fn count_dead_letters(
+    table: &impl ReadableTable<u64, (&'static [u8], &'static str)>,
+) -> Result<(u64, u64), redb::StorageError> {
+    let mut bytes = 0_u64;
+    for entry in table.iter()? {
+        let (_, letter) = entry?;
+        let (record, reason) = letter.value();
+        bytes += (record.len() + reason.len()) as u64;
+    }
+    Ok((table.len()?, bytes))
 }
 
 /// Inserts the records at the next sequence numbers. `doubt` is set to their numbers just
@@ -300,10 +419,10 @@ pub(super) fn dead_letter(
 }
 
 /// Moves every dead letter back to the pending records, at new numbers after the last one,
-/// in their old order. Returns how many moved.
+/// in their old order, each made sendable (see [`sendable`]). Returns how many moved.
 pub(super) fn requeue_dead_letters(db: &Database, tally: Tally) -> Result<(u64, Tally), Failure> {
     let txn = db.begin_write()?;
-    let mut reasons_bytes = 0_u64;
+    let mut stored_bytes = tally.stored_bytes;
     let mut moved = 0_u64;
     let pending = {
         let mut records = txn.open_table(RECORDS)?;
@@ -312,8 +431,16 @@ pub(super) fn requeue_dead_letters(db: &Database, tally: Tally) -> Result<(u64, 
         let mut next = read_next_seq(&meta)?;
         while let Some((_, letter)) = dead.pop_first()? {
             let (record, reason) = letter.value();
-            records.insert(next, record)?;
-            reasons_bytes += reason.len() as u64;
+            let requeued = sendable(record).map_err(|err| {
+                Failure::Refused(Error::Spool {
+                    action: "requeue",
+                    detail: err.to_string(),
+                })
+            })?;
+            let requeued = requeued.as_deref().unwrap_or(record);
+            records.insert(next, requeued)?;
+            stored_bytes = (stored_bytes + requeued.len() as u64)
+                .saturating_sub((record.len() + reason.len()) as u64);
             moved += 1;
             next = next.checked_add(1).ok_or_else(|| {
                 Failure::Refused(Error::Spool {
@@ -331,9 +458,39 @@ pub(super) fn requeue_dead_letters(db: &Database, tally: Tally) -> Result<(u64, 
         Tally {
             pending,
             dead_letters: 0,
-            stored_bytes: tally.stored_bytes.saturating_sub(reasons_bytes),
+            stored_bytes,
         },
     ))
+}
+
+/// A requeued record is the operator's decision, taken after checking the queue, so it
+/// forgets what made the drainer hold it back: the time of an earlier add (an add older
+/// than its deduplication window is set aside at once) and that it is in Redis. Returns
+/// the new bytes, or `None` to keep the bytes as they are: nothing to forget, or a record
+/// that does not decode (unknown version, garbage), which moves back untouched.
+fn sendable(bytes: &[u8]) -> serde_json::Result<Option<Vec<u8>>> {
+    let Ok(mut record) = SpoolRecord::decode(bytes) else {
+        return Ok(None);
+    };
+    if record.attempted_ms.is_none() && !record.in_redis {
+        return Ok(None);
+    }
+    record.attempted_ms = None;
+    record.in_redis = false;
+    record.encode().map(Some)
+}
+
+/// The bytes of the pages holding the spool's data (records, dead letters, their indexes
+/// and redb's own tables) inside the file, as redb counts them; the rest of the file is
+/// free pages that later writes reuse. Pages freed by a commit are released only by the
+/// next commit (`WriteTransaction::durable_commit` in redb 2.6), so an empty commit comes
+/// first. Reads every page of the data: call it rarely.
+pub(super) fn occupied_bytes(db: &Database) -> Result<u64, Failure> {
+    db.begin_write()?.commit()?;
+    let txn = db.begin_write()?;
+    let stats = txn.stats()?;
+    txn.abort()?;
+    Ok(stats.allocated_pages() * stats.page_size() as u64)
 }
 
 /// Calls `visit` with each pending record (or each dead letter), in order.

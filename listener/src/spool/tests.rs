@@ -311,6 +311,46 @@ fn dead_letters_keep_their_reason_and_requeue_moves_them_back_at_the_end() {
 }
 
 #[test]
+fn requeued_dead_letters_are_sendable_again_and_undecodable_ones_move_back_unchanged() {
+    let tmp = TempDir::new("requeue-sendable");
+    let spool = Spool::open(tmp.path(), NO_LIMIT).unwrap();
+    let mut batch = records("q", 3);
+    // Set aside by the drainer: an add may have run more than its dedup window ago.
+    batch[0].attempted_ms = Some(5);
+    batch[1] = batch[1].clone().stored_in_redis();
+    let seqs = spool.append(&batch).unwrap();
+    let future = br#"{"v":9,"attempted_ms":5}"#;
+    with_db(&spool, |db| store::insert_raw(db, 10, future));
+    let letters: Vec<(SpoolSeq, String)> = seqs
+        .iter()
+        .chain([&SpoolSeq(10)])
+        .map(|seq| (*seq, "held back".to_owned()))
+        .collect();
+    spool.dead_letter(&letters).unwrap();
+    let in_redis: Vec<bool> = exported(&spool, true).iter().map(|r| r.in_redis).collect();
+    assert_eq!(in_redis, vec![false, true, false, false]);
+    drop(spool);
+    let spool = Spool::open(tmp.path(), NO_LIMIT).unwrap();
+
+    assert_eq!(spool.requeue_dead_letters().unwrap(), 4);
+
+    let pending = all_pending(&spool);
+    let expected: Vec<SpoolRecord> = records("q", 3);
+    let decoded: Vec<SpoolRecord> = pending[..3]
+        .iter()
+        .map(|s| s.record.clone().unwrap())
+        .collect();
+    assert_eq!(decoded, expected);
+    assert_eq!(pending[3].record, Err(RecordError::UnknownVersion(9)));
+    assert_eq!(exported(&spool, false)[3].body.as_bytes(), future);
+    // The counts stay exact through the rewrite: a reopen recounts the same.
+    let stored_bytes = spool.lock_writer().tally.stored_bytes;
+    drop(spool);
+    let spool = Spool::open(tmp.path(), NO_LIMIT).unwrap();
+    assert_eq!(spool.lock_writer().tally.stored_bytes, stored_bytes);
+}
+
+#[test]
 fn mark_attempted_sets_only_missing_attempt_times_durably() {
     let tmp = TempDir::new("attempted");
     let seqs = {
@@ -440,9 +480,6 @@ fn a_full_spool_refuses_appends_whole_and_recovers_after_remove_and_compaction()
     );
     assert_eq!(spool.len(), stored.len() as u64);
     assert_eq!(seqs_of(&all_pending(&spool)), stored);
-    if spool.bytes() >= MAX {
-        assert!(matches!(spool.health(), Err(Error::SpoolFull { .. })));
-    }
     assert!(matches!(
         spool.append(&batch(0)),
         Err(Error::SpoolFull { .. })
@@ -457,6 +494,107 @@ fn a_full_spool_refuses_appends_whole_and_recovers_after_remove_and_compaction()
     );
     spool.health().unwrap();
     assert_eq!(spool.append(&batch(0)).unwrap().len(), 8);
+}
+
+/// `count` records of 64 KiB each.
+fn big_batch(tag: &str, count: usize) -> Vec<SpoolRecord> {
+    let body = format!(r#"{{"pad":"{}"}}"#, "x".repeat(64 * 1024));
+    (0..count)
+        .map(|i| record(&format!("{tag}-{i}"), &body))
+        .collect()
+}
+
+/// Appends batches of 8 records of 64 KiB, then single ones, until the spool refuses one
+/// (then it is full for [`Spool::health`] too); returns the numbers stored.
+fn fill(spool: &Spool, tag: &str) -> Vec<SpoolSeq> {
+    let mut stored = Vec::new();
+    for count in [8, 1] {
+        loop {
+            match spool.append(&big_batch(&format!("{tag}-{}", stored.len()), count)) {
+                Ok(seqs) => stored.extend(seqs),
+                Err(Error::SpoolFull { .. }) => break,
+                Err(err) => panic!("{err}"),
+            }
+            assert!(stored.len() < 10_000, "never full");
+        }
+    }
+    stored
+}
+
+#[test]
+fn a_drained_spool_takes_appends_again_with_a_dead_letter_left_and_no_compaction() {
+    const MAX: u64 = 8 * 1024 * 1024;
+    let tmp = TempDir::new("full-dead-letter");
+    let spool = Spool::open(tmp.path(), MAX).unwrap();
+    let stored = fill(&spool, "f");
+    assert!(matches!(spool.health(), Err(Error::SpoolFull { .. })));
+    let full_file = spool.bytes();
+
+    spool
+        .dead_letter(&[(stored[0], "held back".to_owned())])
+        .unwrap();
+    // One record stays pending, so nothing is compacted.
+    spool.remove(&stored[1..stored.len() - 1]).unwrap();
+
+    assert_eq!((spool.len(), spool.dead_letters()), (1, 1));
+    assert!(spool.bytes() >= full_file, "compacted: {}", spool.bytes());
+    spool.health().unwrap();
+    assert_eq!(spool.append(&big_batch("again", 8)).unwrap().len(), 8);
+    drop(spool);
+    // The same after a restart, when nothing is known of the file but its size.
+    let spool = Spool::open(tmp.path(), MAX).unwrap();
+    spool.health().unwrap();
+    assert_eq!(spool.append(&big_batch("restarted", 8)).unwrap().len(), 8);
+}
+
+#[test]
+fn fill_and_drain_cycles_keep_the_file_near_the_limit() {
+    const MAX: u64 = 8 * 1024 * 1024;
+    let tmp = TempDir::new("cycles");
+    let spool = Spool::open(tmp.path(), MAX).unwrap();
+    let first = spool.append(&big_batch("dead", 1)).unwrap();
+    spool
+        .dead_letter(&[(first[0], "held back".to_owned())])
+        .unwrap();
+    let mut largest = 0;
+    let mut stored_per_cycle = Vec::new();
+
+    for cycle in 0..6 {
+        let stored = fill(&spool, &format!("c{cycle}"));
+        largest = largest.max(spool.bytes());
+        stored_per_cycle.push(stored.len());
+        // The last record stays pending, so the file is never compacted.
+        spool.remove(&stored[..stored.len() - 1]).unwrap();
+    }
+
+    eprintln!(
+        "max {MAX}, largest file {largest} ({:.3} × max), records per fill {stored_per_cycle:?}",
+        largest as f64 / MAX as f64
+    );
+    assert!(largest <= MAX + MAX / 10, "{largest}");
+    assert!(
+        stored_per_cycle
+            .iter()
+            .all(|&n| n >= stored_per_cycle[0] / 2)
+    );
+    assert_eq!(spool.dead_letters(), 1);
+}
+
+#[test]
+fn emptied_spool_is_compacted_and_keeps_its_dead_letters() {
+    const MAX: u64 = 8 * 1024 * 1024;
+    let tmp = TempDir::new("compact-dead");
+    let spool = Spool::open(tmp.path(), MAX).unwrap();
+    let stored = fill(&spool, "e");
+    spool
+        .dead_letter(&[(stored[0], "held back".to_owned())])
+        .unwrap();
+
+    spool.remove(&stored[1..]).unwrap();
+
+    assert!(spool.bytes() < MAX / 2, "not compacted: {}", spool.bytes());
+    assert_eq!((spool.len(), spool.dead_letters()), (0, 1));
+    assert_eq!(exported(&spool, true)[0].job_id.as_deref(), Some("e-0-0"));
 }
 
 #[test]
@@ -578,4 +716,68 @@ fn open_under_a_regular_file_or_of_a_non_redb_file_fails_naming_the_path() {
         message.contains(&tmp.path().join(FILE_NAME).display().to_string()),
         "{message}"
     );
+}
+
+#[test]
+fn read_only_open_reads_everything_writes_nothing_and_locks_the_file() {
+    let tmp = TempDir::new("read-only");
+    {
+        let spool = Spool::open(tmp.path(), NO_LIMIT).unwrap();
+        let seqs = spool.append(&records("r", 3)).unwrap();
+        spool
+            .dead_letter(&[(seqs[1], "held back".to_owned())])
+            .unwrap();
+    }
+    let path = tmp.path().join(FILE_NAME);
+    let before = fs::read(&path).unwrap();
+    let mut permissions = fs::metadata(&path).unwrap().permissions();
+    permissions.set_readonly(true);
+    fs::set_permissions(&path, permissions).unwrap();
+
+    let spool = Spool::open_read_only(tmp.path()).unwrap();
+
+    assert_eq!((spool.len(), spool.dead_letters()), (2, 1));
+    assert_eq!(spool.bytes(), store::size_on_disk(&path).unwrap());
+    assert_eq!(ids_of(&all_pending(&spool)), vec!["r-0", "r-2"]);
+    assert_eq!(exported(&spool, true)[0].job_id.as_deref(), Some("r-1"));
+    assert!(matches!(
+        Spool::open_existing(tmp.path()),
+        Err(Error::SpoolInUse(_))
+    ));
+    assert_spool_error(spool.append(&records("n", 1)), "append");
+    assert_spool_error(spool.requeue_dead_letters(), "requeue");
+    assert_spool_error(spool.remove(&[SpoolSeq(1)]), "remove");
+    drop(spool);
+    assert!(fs::read(&path).unwrap() == before, "the file changed");
+    let writer = Spool::open_existing(tmp.path());
+    assert!(
+        matches!(Spool::open_read_only(tmp.path()), Err(Error::SpoolInUse(_))),
+        "{writer:?}"
+    );
+    assert!(matches!(
+        Spool::open_read_only(&tmp.path().join("none")),
+        Err(Error::SpoolMissing(_))
+    ));
+}
+
+#[test]
+fn read_only_open_of_a_copy_taken_while_in_use_repairs_in_memory_only() {
+    let tmp = TempDir::new("read-only-copy");
+    let copy = tmp.path().join("copy");
+    fs::create_dir_all(&copy).unwrap();
+    let spool = Spool::open(&tmp.path().join("live"), NO_LIMIT).unwrap();
+    spool.append(&records("c", 3)).unwrap();
+    // A file copied from a running listener is marked as not closed cleanly.
+    fs::copy(spool.path(), copy.join(FILE_NAME)).unwrap();
+    let before = fs::read(copy.join(FILE_NAME)).unwrap();
+
+    let read_only = Spool::open_read_only(&copy).unwrap();
+
+    assert_eq!(ids_of(&all_pending(&read_only)), vec!["c-0", "c-1", "c-2"]);
+    drop(read_only);
+    assert!(
+        fs::read(copy.join(FILE_NAME)).unwrap() == before,
+        "the copy changed"
+    );
+    assert_eq!(spool.len(), 3);
 }

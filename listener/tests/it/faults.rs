@@ -81,15 +81,7 @@ async fn a_full_disk_gives_503s_never_a_false_200_and_heals_when_space_returns()
         return;
     };
     let spool_dir = dir.0.join("spool");
-    let listener = InProcess::start(&[
-        "--redis-url",
-        &redis.url(),
-        "--secret",
-        SECRET,
-        "--spool-dir",
-        spool_dir.to_str().unwrap(),
-    ])
-    .await;
+    let listener = InProcess::with_spool(&redis, &spool_dir, &[]).await;
     redis.kill();
 
     let mut outcome = Outcome::default();
@@ -193,15 +185,7 @@ async fn a_spool_that_cannot_be_opened_at_start_is_used_once_it_can_without_a_re
     let dir = TempDir::new("late-spool");
     let blocker = dir.0.join("spool");
     std::fs::write(&blocker, b"a file where the spool directory should be").unwrap();
-    let listener = InProcess::start(&[
-        "--redis-url",
-        &redis.url(),
-        "--secret",
-        SECRET,
-        "--spool-dir",
-        blocker.to_str().unwrap(),
-    ])
-    .await;
+    let listener = InProcess::with_spool(&redis, &blocker, &[]).await;
     redis.kill();
     let refused = post_signed(listener.addr, &event(1)).await.unwrap();
     assert_eq!(refused.status, 503, "neither redis nor the spool");
@@ -232,17 +216,8 @@ async fn a_spool_that_cannot_be_opened_at_start_is_used_once_it_can_without_a_re
 async fn past_spool_max_bytes_events_get_503_and_the_spool_takes_them_again_once_drained() {
     let mut redis = RedisServer::start();
     let spool_dir = TempDir::new("spool-full");
-    let listener = InProcess::start(&[
-        "--redis-url",
-        &redis.url(),
-        "--secret",
-        SECRET,
-        "--spool-dir",
-        spool_dir.0.to_str().unwrap(),
-        "--spool-max-bytes",
-        "3145728",
-    ])
-    .await;
+    let listener =
+        InProcess::with_spool(&redis, &spool_dir.0, &["--spool-max-bytes", "3145728"]).await;
     redis.kill();
 
     let mut acked = Vec::new();
@@ -431,15 +406,7 @@ async fn an_attempted_record_past_its_dedup_window_is_set_aside_not_added_again(
             ])
             .unwrap();
     }
-    let listener = InProcess::start(&[
-        "--redis-url",
-        &redis.url(),
-        "--secret",
-        SECRET,
-        "--spool-dir",
-        spool_dir.0.to_str().unwrap(),
-    ])
-    .await;
+    let listener = InProcess::with_spool(&redis, &spool_dir.0, &[]).await;
 
     eventually(
         Duration::from_secs(20),
@@ -458,18 +425,11 @@ async fn an_attempted_record_past_its_dedup_window_is_set_aside_not_added_again(
 async fn an_add_that_runs_after_its_deadline_never_makes_a_second_job() {
     let redis = RedisServer::start();
     let spool_dir = TempDir::new("late-add");
-    let listener = InProcess::start(&[
-        "--redis-url",
-        &redis.url(),
-        "--secret",
-        SECRET,
-        "--spool-dir",
-        spool_dir.0.to_str().unwrap(),
-        "--dedup-ttl-secs",
-        "1",
-        "--redis-deadline-ms",
-        "100",
-    ])
+    let listener = InProcess::with_spool(
+        &redis,
+        &spool_dir.0,
+        &["--dedup-ttl-secs", "1", "--redis-deadline-ms", "100"],
+    )
     .await;
     let mut conn = redis.connection(0);
     let _: () = redis::cmd("CLIENT")
@@ -565,18 +525,11 @@ async fn with_the_only_replica_down_new_events_still_reach_the_workers() {
         replica_linked(&replica)
     });
     let spool_dir = TempDir::new("replica-down");
-    let listener = InProcess::start(&[
-        "--redis-url",
-        &primary.url(),
-        "--secret",
-        SECRET,
-        "--spool-dir",
-        spool_dir.0.to_str().unwrap(),
-        "--min-replicas-acks",
-        "1",
-        "--redis-deadline-ms",
-        "200",
-    ])
+    let listener = InProcess::with_spool(
+        &primary,
+        &spool_dir.0,
+        &["--min-replicas-acks", "1", "--redis-deadline-ms", "200"],
+    )
     .await;
     replica.kill();
 

@@ -80,6 +80,20 @@ impl InProcess {
         }
     }
 
+    /// Starts the listener on `redis` with the test key and the spool in `spool_dir`,
+    /// plus `extra` flags.
+    pub(crate) async fn with_spool(
+        redis: &testkit::RedisServer,
+        spool_dir: &std::path::Path,
+        extra: &[&str],
+    ) -> Self {
+        let url = redis.url();
+        let mut args = vec!["--redis-url", &url, "--secret", SECRET, "--spool-dir"];
+        args.push(spool_dir.to_str().unwrap());
+        args.extend_from_slice(extra);
+        Self::start(&args).await
+    }
+
     /// Stops it gracefully and waits until it has stopped.
     pub(crate) async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
