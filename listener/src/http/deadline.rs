@@ -8,8 +8,9 @@
 //!
 //! - a request starts when the connection opens, or at the first byte read after the server
 //!   wrote (answered the previous request);
-//! - it ends when the server writes again: its answer has begun (a `100 Continue` too, so
-//!   such a client has the timeout for its head, then again for its body);
+//! - it ends when the server writes again: its answer has begun. An interim answer
+//!   (`100 Continue`) does not end it: it starts the clock again, so such a client has the
+//!   timeout for its head, then again for its body;
 //! - past `request` after its start, reads fail with [`io::ErrorKind::TimedOut`], which makes
 //!   actix's dispatcher drop the connection. A 408 is written first when nothing of an
 //!   answer is pending (best effort, never waited for).
@@ -102,11 +103,20 @@ impl<T: AsyncWrite + Unpin> TimedStream<T> {
         )
     }
 
-    fn wrote(&mut self, bytes: usize, cx: &mut Context<'_>) {
-        if bytes > 0 {
-            self.flushed = false;
-            self.restart(Phase::Answered, cx);
+    /// `written` is what the server just wrote: an interim `1xx` answer restarts the
+    /// request's clock (the body is still to come), any other answer stops it.
+    fn wrote(&mut self, written: &[u8], cx: &mut Context<'_>) {
+        if written.is_empty() {
+            return;
         }
+        self.flushed = false;
+        let interim = written.starts_with(b"HTTP/1.1 1") || written.starts_with(b"HTTP/1.0 1");
+        let phase = if interim {
+            Phase::Receiving
+        } else {
+            Phase::Answered
+        };
+        self.restart(phase, cx);
     }
 }
 
@@ -137,7 +147,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for TimedStream<T> {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let written = ready!(Pin::new(&mut this.io).poll_write(cx, buf))?;
-        this.wrote(written, cx);
+        this.wrote(&buf[..written], cx);
         Poll::Ready(Ok(written))
     }
 
@@ -148,7 +158,11 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for TimedStream<T> {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let written = ready!(Pin::new(&mut this.io).poll_write_vectored(cx, bufs))?;
-        this.wrote(written, cx);
+        // The first slice holds the start of what was written (an interim answer is one
+        // short slice).
+        let first = bufs.iter().find(|slice| !slice.is_empty());
+        let start = first.map_or(&[][..], |slice| &slice[..slice.len().min(written)]);
+        this.wrote(start, cx);
         Poll::Ready(Ok(written))
     }
 
@@ -234,6 +248,24 @@ mod tests {
         let second = Instant::now();
         assert_eq!(read_error(&mut server).await, io::ErrorKind::TimedOut);
         assert_about(second.elapsed(), REQUEST);
+    }
+
+    #[tokio::test]
+    async fn a_body_that_never_follows_100_continue_times_out_at_the_request_timeout() {
+        let (mut server, mut client) = stream();
+        client
+            .write_all(b"POST / HTTP/1.1\r\nExpect: 100-continue\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = [0u8; 64];
+        let _ = server.read(&mut buf).await.unwrap();
+        server.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await.unwrap();
+        server.flush().await.unwrap();
+
+        let continued = Instant::now();
+        assert_eq!(read_error(&mut server).await, io::ErrorKind::TimedOut);
+        // Not the idle deadline, which would leave the connection open three times longer.
+        assert!(continued.elapsed() < IDLE, "{:?}", continued.elapsed());
     }
 
     #[tokio::test]
