@@ -33,7 +33,7 @@ async fn main() -> ExitCode {
 
 /// What the command line asks for.
 enum Action {
-    Upsert(RepeatOptions, JobTemplate),
+    Upsert(Box<(RepeatOptions, JobTemplate)>),
     Remove,
 }
 
@@ -56,7 +56,7 @@ async fn run() -> Result<String, (i32, String)> {
             };
             repeat.validate().map_err(|err| usage(err.to_string()))?;
             template.validate().map_err(|err| usage(err.to_string()))?;
-            (queue, id, Action::Upsert(repeat, template))
+            (queue, id, Action::Upsert(Box::new((repeat, template))))
         }
         _ => return Err(usage(format!("wrong number of arguments\n{USAGE}"))),
     };
@@ -78,7 +78,8 @@ async fn run() -> Result<String, (i32, String)> {
                 .map_err(failed)?;
             Ok(serde_json::json!({ "removed": removed }).to_string())
         }
-        Action::Upsert(repeat, template) => {
+        Action::Upsert(upsert) => {
+            let (repeat, template) = *upsert;
             let run = queue
                 .upsert_job_scheduler(scheduler_id, &repeat, &template)
                 .await

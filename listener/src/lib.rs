@@ -30,7 +30,7 @@ use bullmq_rs::{NewJob, Queue};
 pub use config::{Command, Config, LogFormat, SpoolCommand};
 pub use error::Error;
 pub use ingest::Durability;
-pub use quarantine::{Quarantine, QuarantineLimits};
+pub use quarantine::{NotQuarantined, Quarantine, QuarantineLimits};
 pub use routes::JobTemplate;
 pub use sellsy::{ParseError, SellsyEvent, parse as parse_sellsy};
 pub use spool::{ExportedRecord, RecordError, Spool, SpoolRecord, SpoolSeq, Spooled};

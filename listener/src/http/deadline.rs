@@ -259,7 +259,10 @@ mod tests {
             .unwrap();
         let mut buf = [0u8; 64];
         let _ = server.read(&mut buf).await.unwrap();
-        server.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await.unwrap();
+        server
+            .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
+            .await
+            .unwrap();
         server.flush().await.unwrap();
 
         let continued = Instant::now();

@@ -47,7 +47,7 @@
 //! again, dead letters or not, without a compaction, and a full one is not measured at every
 //! refused event. Measured on 64 KiB records (`tests.rs`), the file stays under 1.1 ×
 //! `max_bytes` over repeated fills and drains. [`Spool::health`] says full a little
-//! earlier, when a batch of [`HEALTH_BATCH`] bytes would be refused.
+//! earlier, when a batch of 64 KiB would be refused.
 //!
 //! Once no record is pending, a file grown past [`COMPACT_ABOVE`] (or half the limit) whose
 //! data (dead letters and all) takes less than half of it is compacted, which gives the
@@ -316,7 +316,7 @@ impl Spool {
     }
 
     /// [`Spool::open`], or, when that fails, a spool whose file is not open yet: every call
-    /// tries to open it again (at most once per [`REOPEN_INTERVAL`]) and fails until it
+    /// tries to open it again (at most every 500 ms) and fails until it
     /// can, so that a spool that cannot be opened at start (a full or read-only disk, a
     /// directory not mounted yet, a previous listener still holding the file) is used as
     /// soon as it can be, without a restart. The error is returned beside it, to be said.
@@ -553,8 +553,7 @@ impl Spool {
     }
 
     /// `Ok` when the spool can take an append now: open (reopened if an error closed it,
-    /// at most once per [`REOPEN_INTERVAL`]) and not full: it would take a batch of
-    /// [`HEALTH_BATCH`] bytes.
+    /// at most every 500 ms) and not full: it would take a batch of 64 KiB.
     ///
     /// # Errors
     /// [`Error::Spool`] while the file cannot be opened, [`Error::SpoolFull`] when full.
