@@ -3,7 +3,7 @@
 // Queue getters driven by the Rust tests: runs a list of read calls with real Node
 // BullMQ and reports what each returned, in plain JSON the tests compare with ours.
 //
-// stdin:  {"redisUrl","major","prefix","queue","calls":[{"op",...}]}
+// stdin:  {"redisUrl","major","prefix","queue","cluster"?,"calls":[{"op",...}]}
 //         ops: getJobs {types,start,end,asc} -> [[id, name], ...] (a missing job, which
 //              BullMQ 5 returns as undefined, is left out)
 //              getJobCounts {types} -> {type: count}; count -> n
@@ -12,6 +12,7 @@
 //              getRateLimitTtl {maxJobs?}; getGlobalConcurrency; getGlobalRateLimit
 //         or, with "workers": [{"name"?}, ...], start those workers, print "ready", wait
 //         until key <prefix>:<queue>:getters-done exists, then print getWorkers().
+//         ("cluster": true: redisUrl is a node of a Redis Cluster)
 // stdout: one JSON line, an array with one entry per call (or the worker list).
 
 const { load, connectionFor, readStdinJson, printAndExit, fail } = require('./lib/bullmq');
@@ -50,11 +51,10 @@ async function runCall(queue, call) {
 }
 
 async function serveWorkers(bullmq, input, queue) {
-  const connection = connectionFor(input.redisUrl);
   const workers = input.workers.map(
     (opts) =>
       new bullmq.Worker(input.queue, async () => null, {
-        connection,
+        connection: connectionFor(input.redisUrl, input.cluster),
         prefix: input.prefix,
         ...(opts.name ? { name: opts.name } : {}),
       }),
@@ -75,7 +75,7 @@ async function main() {
   const input = await readStdinJson();
   const bullmq = load(input.major);
   const queue = new bullmq.Queue(input.queue, {
-    connection: connectionFor(input.redisUrl),
+    connection: connectionFor(input.redisUrl, input.cluster),
     prefix: input.prefix,
   });
   queue.on('error', (err) => process.stderr.write(`queue error: ${err.message}\n`));

@@ -5,6 +5,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use redis::FromRedisValue;
+
 use super::Queue;
 use crate::job::JobId;
 use crate::scripts::SCRIPTS;
@@ -240,9 +242,9 @@ impl Queue {
 
     /// The workers serving the queue, from `CLIENT LIST`: every connection named as
     /// BullMQ names a worker's, `<prefix>:<base64 queue name>` or that followed by
-    /// `:w:<worker name>`. BullMQ's `Queue.getWorkers()`. On a Redis Cluster the list
-    /// comes from the node the cluster client picks, where Node asks every node and keeps
-    /// the longest list.
+    /// `:w:<worker name>`. BullMQ's `Queue.getWorkers()`. On a Redis Cluster, as in
+    /// BullMQ, every node is asked and the longest list wins; among lists of equal length
+    /// the last in the cluster client's order of nodes, which need not be Node's.
     ///
     /// ```no_run
     /// # async fn demo() -> bullmq_rs::Result<()> {
@@ -257,14 +259,30 @@ impl Queue {
     /// [`Error::Redis`] when Redis cannot be reached or refuses `CLIENT LIST` (Node BullMQ
     /// then answers one made-up entry instead).
     pub async fn get_workers(&self) -> Result<Vec<WorkerClient>> {
-        let list: String = redis::cmd("CLIENT")
-            .arg("LIST")
-            .query_async(&mut self.connection())
+        let lists = self
+            .connection()
+            .on_every_node(redis::cmd("CLIENT").arg("LIST"))
             .await?;
         let unnamed = format!("{}:{}", self.keys().prefix(), base64(self.name()));
+        let mut longest = Vec::new();
+        for list in lists {
+            let list = String::from_redis_value(list).map_err(|err| Error::UnexpectedReply {
+                command: "CLIENT LIST",
+                detail: err.to_string(),
+            })?;
+            let workers = self.workers_in(&list, &unnamed);
+            if workers.len() >= longest.len() {
+                longest = workers;
+            }
+        }
+        Ok(longest)
+    }
+
+    /// The lines of one node's `CLIENT LIST` whose connection name is `unnamed` or starts
+    /// with `<unnamed>:w:`, as BullMQ's `parseClientList` reads them.
+    fn workers_in(&self, list: &str, unnamed: &str) -> Vec<WorkerClient> {
         let named = format!("{unnamed}:w:");
-        Ok(list
-            .lines()
+        list.lines()
             .filter_map(|line| {
                 let mut fields: BTreeMap<String, String> = line
                     .split(' ')
@@ -280,7 +298,7 @@ impl Queue {
                     WorkerClient { fields }
                 })
             })
-            .collect())
+            .collect()
     }
 
     async fn meta_field(&self, field: &str) -> redis::RedisResult<Option<String>> {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use bullmq_rs::{BullmqMajor, JobId, JobState, Queue};
 use serde_json::{Value, json};
-use testkit::{RedisServer, dump_keyspace};
+use testkit::{RedisCluster, RedisServer, dump_keyspace};
 
 use crate::differential::assert_same_keyspace;
 use crate::steps::{PREFIX, QUEUE, add, play_with_node, raw};
@@ -366,48 +366,57 @@ async fn compare_getters(major: BullmqMajor, steps: Vec<Value>, calls: Vec<Value
     assert_same_keyspace(&rust_keys, &node_keys, major);
 }
 
+/// Where the workers test runs: one server, or a cluster with a hash-tagged prefix.
+struct Target {
+    url: String,
+    prefix: &'static str,
+    cluster: bool,
+}
+
 /// Node workers (one unnamed, two named) on the queue and a worker of another queue: our
-/// `get_workers` lists the same connections as Node's `getWorkers`.
-async fn workers_match_node(major: BullmqMajor) {
-    let redis = RedisServer::start();
-    let input = json!({
-        "redisUrl": redis.url(), "major": major.number(), "prefix": PREFIX, "queue": QUEUE,
-        "workers": [{}, {"name": "mailer"}, {"name": "with:colon"}],
-    });
-    let other = json!({
-        "redisUrl": redis.url(), "major": major.number(), "prefix": PREFIX, "queue": "other",
-        "workers": [{}],
-    });
-    let neighbour = testkit::node::Watcher::start("getters.js", &other);
-    let watcher = testkit::node::Watcher::start("getters.js", &input);
-    let queue = Queue::builder(QUEUE)
-        .prefix(PREFIX)
-        .major(major)
-        .connect(&redis.url())
-        .await
-        .unwrap();
+/// `get_workers` lists the same connections as Node's `getWorkers`; `done` sets a key.
+async fn workers_match_node(major: BullmqMajor, target: Target, done: impl Fn(&str)) {
+    let watch = |queue: &str, workers: Value| {
+        let input = json!({
+            "redisUrl": target.url, "major": major.number(), "prefix": target.prefix,
+            "queue": queue, "cluster": target.cluster, "workers": workers,
+        });
+        testkit::node::Watcher::start("getters.js", &input)
+    };
+    let neighbour = watch("other", json!([{}]));
+    let watcher = watch(
+        QUEUE,
+        json!([{}, {"name": "mailer"}, {"name": "with:colon"}]),
+    );
+    let builder = Queue::builder(QUEUE).prefix(target.prefix).major(major);
+    let builder = if target.cluster {
+        builder.cluster()
+    } else {
+        builder
+    };
+    let queue = builder.connect(&target.url).await.unwrap();
 
     let ours = queue.get_workers().await.unwrap();
 
-    let mut conn = redis.connection(0);
-    let _: () = redis::cmd("SET")
-        .arg("bull:q:getters-done")
-        .arg("1")
-        .query(&mut conn)
-        .unwrap();
-    let _: () = redis::cmd("SET")
-        .arg("bull:other:getters-done")
-        .arg("1")
-        .query(&mut conn)
-        .unwrap();
+    done(&format!("{}:{QUEUE}:getters-done", target.prefix));
+    done(&format!("{}:other:getters-done", target.prefix));
     let node = watcher.finish();
     neighbour.finish();
-    // Counters (age, idle, memory, last command) move between the two reads.
+    // Counters (age, idle, memory, last command) move between the two reads. On a cluster
+    // a worker's connections may be named on several nodes with lists of equal length;
+    // which of those wins depends on each client's order of nodes, so only what the lists
+    // share is compared there.
+    let compared: &[&str] = if target.cluster {
+        &["name", "rawname", "db"]
+    } else {
+        &["id", "addr", "laddr", "fd", "name", "rawname", "db"]
+    };
     let stable = |fields: &serde_json::Map<String, Value>| {
         let mut keys: Vec<&String> = fields.keys().collect();
         keys.sort();
-        let same: Vec<(&str, &Value)> = ["id", "addr", "laddr", "fd", "name", "rawname", "db"]
-            .into_iter()
+        let same: Vec<(&str, &Value)> = compared
+            .iter()
+            .copied()
             .filter_map(|field| fields.get(field).map(|value| (field, value)))
             .collect();
         format!("{keys:?} {same:?}")
@@ -435,11 +444,57 @@ async fn workers_match_node(major: BullmqMajor) {
     assert_eq!(our_list, node_list);
     let mut raw_names: Vec<&str> = ours.iter().map(|worker| worker.raw_name()).collect();
     raw_names.sort();
+    let base = format!("{}:cQ==", target.prefix);
     assert_eq!(
         raw_names,
-        ["bull:cQ==", "bull:cQ==:w:mailer", "bull:cQ==:w:with:colon"]
+        [
+            base.clone(),
+            format!("{base}:w:mailer"),
+            format!("{base}:w:with:colon")
+        ]
     );
     assert!(ours.iter().all(|worker| worker.get("name") == Some(QUEUE)));
+}
+
+async fn workers_on_one_server(major: BullmqMajor) {
+    let redis = RedisServer::start();
+    let target = Target {
+        url: redis.url(),
+        prefix: PREFIX,
+        cluster: false,
+    };
+    workers_match_node(major, target, |key| {
+        let _: () = redis::cmd("SET")
+            .arg(key)
+            .arg("1")
+            .query(&mut redis.connection(0))
+            .unwrap();
+    })
+    .await
+}
+
+/// On a cluster each node is asked, as Node asks each, and the longest list is kept.
+async fn workers_on_a_cluster(major: BullmqMajor) {
+    let cluster = RedisCluster::start(3);
+    let target = Target {
+        url: cluster.url(),
+        prefix: "{getters}",
+        cluster: true,
+    };
+    workers_match_node(major, target, |key| {
+        let mut any = cluster.nodes()[0].connection(0);
+        let slot: u16 = redis::cmd("CLUSTER")
+            .arg("KEYSLOT")
+            .arg(key)
+            .query(&mut any)
+            .unwrap();
+        let _: () = redis::cmd("SET")
+            .arg(key)
+            .arg("1")
+            .query(&mut cluster.primary_of(slot).connection(0))
+            .unwrap();
+    })
+    .await
 }
 
 macro_rules! getter_tests {
@@ -466,7 +521,14 @@ macro_rules! getter_tests {
 
             #[tokio::test]
             async fn get_workers_lists_the_connections_node_lists() {
-                tokio::time::timeout(Duration::from_secs(60), workers_match_node(BullmqMajor::$major))
+                tokio::time::timeout(Duration::from_secs(60), workers_on_one_server(BullmqMajor::$major))
+                    .await
+                    .unwrap()
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn get_workers_on_a_cluster_lists_the_connections_node_lists() {
+                tokio::time::timeout(Duration::from_secs(90), workers_on_a_cluster(BullmqMajor::$major))
                     .await
                     .unwrap()
             }
