@@ -60,6 +60,11 @@ pub enum JobState {
     Failed,
     /// A parent waiting for its children.
     WaitingChildren,
+    /// In BullMQ 5's `paused` list, where a paused queue parks its waiting jobs. Only the
+    /// getters that name lists by state ([`crate::Queue::get_jobs`],
+    /// [`crate::Queue::get_job_counts_of`], [`crate::Queue::clean`]) use it; a job read
+    /// back from there is [`JobState::Waiting`], as BullMQ's `getState` says.
+    Paused,
     /// The hash exists but the id is in none of the queue's lists and sets.
     Unknown,
 }
@@ -75,6 +80,7 @@ impl JobState {
             Self::Completed => "completed",
             Self::Failed => "failed",
             Self::WaitingChildren => "waiting-children",
+            Self::Paused => "paused",
             Self::Unknown => "unknown",
         }
     }

@@ -27,5 +27,6 @@ pub use options::{
     Backoff, Deduplication, JobOptions, JobTemplate, KeepJobs, ParentRef, RemoveOn, RepeatOptions,
 };
 pub use queue::{DEFAULT_MAX_LEN_EVENTS, DEFAULT_PREFIX, NewJob, Queue, QueueBuilder};
+pub use queue::{GlobalRateLimit, JobLogs, QueueMeta, WorkerClient};
 pub use scheduler::{JobScheduler, SchedulerTemplate};
 pub use worker::{ActiveJob, JobError, Limiter, Worker, WorkerBuilder};

@@ -90,6 +90,29 @@ impl From<ConnectionManager> for Connection {
     }
 }
 
+impl Connection {
+    /// `cmd`'s reply from every node of a cluster, replicas included (one reply per node),
+    /// or from the one server: for commands about a node rather than about keys, such as
+    /// `CLIENT LIST`, which the cluster client would otherwise send to any one node.
+    pub(crate) async fn on_every_node(&mut self, cmd: &Cmd) -> redis::RedisResult<Vec<Value>> {
+        use redis::cluster_routing::{MultipleNodeRoutingInfo, RoutingInfo};
+        let Self::Cluster(lazy) = self else {
+            return Ok(vec![self.req_packed_command(cmd).await?]);
+        };
+        let every_node = RoutingInfo::MultiNode((MultipleNodeRoutingInfo::AllNodes, None));
+        let replies = lazy
+            .connection()
+            .await?
+            .route_command(cmd.clone(), every_node)
+            .await?;
+        Ok(match replies {
+            // Without a response policy the cluster client maps each node to its reply.
+            Value::Map(per_node) => per_node.into_iter().map(|(_, reply)| reply).collect(),
+            one => vec![one],
+        })
+    }
+}
+
 impl ConnectionLike for Connection {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         match self {

@@ -81,6 +81,7 @@ impl Queue {
             JobState::Completed => one(&keys.completed, "completed"),
             JobState::Failed => one(&keys.failed, "failed"),
             JobState::WaitingChildren => one(&keys.waiting_children, "waiting-children"),
+            JobState::Paused => one(&keys.paused, "paused"),
             JobState::Unknown => {
                 return Err(Error::InvalidOption {
                     option: "type",

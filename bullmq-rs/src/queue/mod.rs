@@ -3,7 +3,9 @@
 mod add;
 mod clean;
 mod control;
+mod getters;
 pub(crate) mod inspect;
+mod queue_info;
 mod scheduler;
 
 use std::sync::Arc;
@@ -14,6 +16,8 @@ use redis::aio::ConnectionManager;
 use crate::connection::Connection;
 
 pub use add::NewJob;
+pub use getters::JobLogs;
+pub use queue_info::{GlobalRateLimit, QueueMeta, WorkerClient};
 
 use crate::Result;
 use crate::connection::{self, ConnectionSettings, Topology};

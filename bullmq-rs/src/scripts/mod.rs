@@ -3,6 +3,7 @@
 mod add_flow;
 mod add_jobs;
 mod clean_jobs;
+mod getters;
 mod job_scheduler;
 mod move_to_waiting_children;
 mod obliterate;
@@ -17,6 +18,7 @@ use redis::{FromRedisValue, ToRedisArgs};
 pub(crate) use add_flow::{AddFlow, FlowNodeArgs};
 pub(crate) use add_jobs::{AddJobs, JobArgs, ReplicaWait};
 pub(crate) use clean_jobs::{CleanJobs, CleanTarget};
+pub(crate) use getters::{GetCounts, GetJobs, GetRateLimitTtl, JobWindow, StateKey};
 pub(crate) use job_scheduler::{
     RemoveJobScheduler, RunArgs, SchedulerArgs, UpdateJobScheduler, UpsertJobScheduler,
 };
@@ -200,6 +202,9 @@ const UPDATE_JOB_SCHEDULER: &str = lua!(
     "job_scheduler"
 );
 const REMOVE_JOB_SCHEDULER: &str = lua!("remove_job_scheduler", "emit_event", "delete_job");
+const GET_COUNTS: &str = lua!("get_counts", "legacy_marker");
+const GET_JOBS: &str = lua!("get_jobs", "legacy_marker");
+const GET_RATE_LIMIT_TTL: &str = lua!("get_rate_limit_ttl");
 
 /// Every script of the crate.
 pub(crate) struct Scripts {
@@ -220,6 +225,9 @@ pub(crate) struct Scripts {
     pub(crate) upsert_job_scheduler: UpsertJobScheduler,
     pub(crate) update_job_scheduler: UpdateJobScheduler,
     pub(crate) remove_job_scheduler: RemoveJobScheduler,
+    pub(crate) get_counts: GetCounts,
+    pub(crate) get_jobs: GetJobs,
+    pub(crate) get_rate_limit_ttl: GetRateLimitTtl,
 }
 
 pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
@@ -252,6 +260,9 @@ pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
         "remove_job_scheduler",
         REMOVE_JOB_SCHEDULER,
     )),
+    get_counts: GetCounts(Script::new("get_counts", GET_COUNTS)),
+    get_jobs: GetJobs(Script::new("get_jobs", GET_JOBS)),
+    get_rate_limit_ttl: GetRateLimitTtl(Script::new("get_rate_limit_ttl", GET_RATE_LIMIT_TTL)),
 });
 
 #[cfg(test)]
@@ -273,6 +284,9 @@ mod tests {
             ("upsert_job_scheduler", UPSERT_JOB_SCHEDULER),
             ("update_job_scheduler", UPDATE_JOB_SCHEDULER),
             ("remove_job_scheduler", REMOVE_JOB_SCHEDULER),
+            ("get_counts", GET_COUNTS),
+            ("get_jobs", GET_JOBS),
+            ("get_rate_limit_ttl", GET_RATE_LIMIT_TTL),
         ] {
             let sha: Result<String, _> = redis::cmd("SCRIPT")
                 .arg("LOAD")

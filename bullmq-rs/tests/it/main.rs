@@ -8,6 +8,7 @@ mod cluster_faults;
 mod differential;
 mod flow_children;
 mod flows;
+mod getters;
 mod jobs;
 mod node_workers;
 mod queue_control;
