@@ -3,6 +3,7 @@
 mod add;
 mod clean;
 mod control;
+mod control_jobs;
 pub(crate) mod inspect;
 mod scheduler;
 
@@ -14,6 +15,7 @@ use redis::aio::ConnectionManager;
 use crate::connection::Connection;
 
 pub use add::NewJob;
+pub use control_jobs::{RemoveOptions, RetryJobsOptions, RetryOptions};
 
 use crate::Result;
 use crate::connection::{self, ConnectionSettings, Topology};

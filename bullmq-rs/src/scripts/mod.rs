@@ -3,8 +3,9 @@
 mod add_flow;
 mod add_jobs;
 mod clean_jobs;
-mod move_to_waiting_children;
+mod control_jobs;
 mod job_scheduler;
+mod move_to_waiting_children;
 mod obliterate;
 mod pause;
 mod worker_scripts;
@@ -17,10 +18,13 @@ use redis::{FromRedisValue, ToRedisArgs};
 pub(crate) use add_flow::{AddFlow, FlowNodeArgs};
 pub(crate) use add_jobs::{AddJobs, JobArgs, ReplicaWait};
 pub(crate) use clean_jobs::{CleanJobs, CleanTarget};
-pub(crate) use move_to_waiting_children::MoveToWaitingChildren;
+pub(crate) use control_jobs::{
+    FinishedSet, MoveJobsToWait, Promote, Removal, RemoveJob, Reprocess, ReprocessJob,
+};
 pub(crate) use job_scheduler::{
     RemoveJobScheduler, RunArgs, SchedulerArgs, UpdateJobScheduler, UpsertJobScheduler,
 };
+pub(crate) use move_to_waiting_children::MoveToWaitingChildren;
 pub(crate) use obliterate::{Obliterate, ObliterateStep};
 pub(crate) use pause::{Pause, PauseAction};
 pub(crate) use worker_scripts::{
@@ -200,6 +204,32 @@ const UPDATE_JOB_SCHEDULER: &str = lua!(
     "job_scheduler"
 );
 const REMOVE_JOB_SCHEDULER: &str = lua!("remove_job_scheduler", "emit_event", "delete_job");
+const REMOVE_JOB: &str = lua!(
+    "remove_job",
+    "emit_event",
+    "queue_context",
+    "delayed",
+    "ready",
+    "parent",
+    "delete_job"
+);
+const REPROCESS_JOB: &str = lua!(
+    "reprocess_job",
+    "emit_event",
+    "queue_context",
+    "delayed",
+    "ready",
+    "child_retried"
+);
+const MOVE_JOBS_TO_WAIT: &str = lua!(
+    "move_jobs_to_wait",
+    "emit_event",
+    "queue_context",
+    "delayed",
+    "ready",
+    "child_retried"
+);
+const PROMOTE: &str = lua!("promote", "emit_event", "queue_context", "delayed", "ready");
 
 /// Every script of the crate.
 pub(crate) struct Scripts {
@@ -220,6 +250,10 @@ pub(crate) struct Scripts {
     pub(crate) upsert_job_scheduler: UpsertJobScheduler,
     pub(crate) update_job_scheduler: UpdateJobScheduler,
     pub(crate) remove_job_scheduler: RemoveJobScheduler,
+    pub(crate) remove_job: RemoveJob,
+    pub(crate) reprocess_job: ReprocessJob,
+    pub(crate) move_jobs_to_wait: MoveJobsToWait,
+    pub(crate) promote: Promote,
 }
 
 pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
@@ -252,6 +286,10 @@ pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
         "remove_job_scheduler",
         REMOVE_JOB_SCHEDULER,
     )),
+    remove_job: RemoveJob(Script::new("remove_job", REMOVE_JOB)),
+    reprocess_job: ReprocessJob(Script::new("reprocess_job", REPROCESS_JOB)),
+    move_jobs_to_wait: MoveJobsToWait(Script::new("move_jobs_to_wait", MOVE_JOBS_TO_WAIT)),
+    promote: Promote(Script::new("promote", PROMOTE)),
 });
 
 #[cfg(test)]
@@ -273,6 +311,10 @@ mod tests {
             ("upsert_job_scheduler", UPSERT_JOB_SCHEDULER),
             ("update_job_scheduler", UPDATE_JOB_SCHEDULER),
             ("remove_job_scheduler", REMOVE_JOB_SCHEDULER),
+            ("remove_job", REMOVE_JOB),
+            ("reprocess_job", REPROCESS_JOB),
+            ("move_jobs_to_wait", MOVE_JOBS_TO_WAIT),
+            ("promote", PROMOTE),
         ] {
             let sha: Result<String, _> = redis::cmd("SCRIPT")
                 .arg("LOAD")

@@ -8,6 +8,7 @@ mod cluster_faults;
 mod differential;
 mod flow_children;
 mod flows;
+mod job_methods;
 mod jobs;
 mod node_workers;
 mod queue_control;

@@ -1,0 +1,110 @@
+'use strict';
+
+// Operator actions on stored jobs, driven by the Rust tests with real Node BullMQ:
+// the Node half of the job-method differential tests (bullmq-rs/tests/it/job_methods.rs).
+//
+// stdin:  {"redisUrl","major","prefix","queue","steps":[step...]}
+//   {"op":"add","name","data","opts"}          Queue.add
+//   {"op":"pause"} / {"op":"resume"}
+//   {"op":"remove","id","removeChildren"}      Queue.remove(id, {removeChildren})
+//   {"op":"retry","id","state","resetAttemptsMade","resetAttemptsStarted"}
+//                                              (await Queue.getJob(id)).retry(state, opts)
+//   {"op":"promote","id"}                      (await Queue.getJob(id)).promote()
+//   {"op":"retryJobs","state","count","timestamp"?}  Queue.retryJobs(...)
+//   {"op":"promoteJobs","count"}               Queue.promoteJobs({count})
+// stdout: one JSON line, an array with one outcome per step: the job id for add, null for
+//   pause/resume, else "ok" | "missing" | "locked" | "scheduler-run" | "not-in-state"
+//   (the names the Rust side gives its typed errors), or {"error": message}.
+
+const { load, connectionFor, readStdinJson, printAndExit, fail } = require('./lib/bullmq');
+
+// BullMQ's error messages (classes/finished-errors.js) → outcome names.
+function outcomeOf(err) {
+  if (/^Missing key for job /.test(err.message)) return 'missing';
+  if (/is not in the \w+ state/.test(err.message)) return 'not-in-state';
+  if (/belongs to a job scheduler/.test(err.message)) return 'scheduler-run';
+  return { error: err.message };
+}
+
+async function remove(queue, { id, removeChildren }) {
+  // Queue.remove answers 1 for a job that never existed too; tell that case apart first.
+  const existed = (await queue.getJob(id)) !== undefined;
+  try {
+    const code = await queue.remove(id, { removeChildren });
+    if (code === 0) return 'locked';
+    return existed ? 'ok' : 'missing';
+  } catch (err) {
+    return outcomeOf(err);
+  }
+}
+
+async function retry(queue, { id, state, resetAttemptsMade, resetAttemptsStarted }) {
+  const job = await queue.getJob(id);
+  if (!job) return 'missing';
+  try {
+    await job.retry(state, { resetAttemptsMade, resetAttemptsStarted });
+    return 'ok';
+  } catch (err) {
+    return outcomeOf(err);
+  }
+}
+
+async function promote(queue, { id }) {
+  const job = await queue.getJob(id);
+  if (!job) return 'missing';
+  try {
+    await job.promote();
+    return 'ok';
+  } catch (err) {
+    return outcomeOf(err);
+  }
+}
+
+async function runStep(queue, step) {
+  switch (step.op) {
+    case 'add':
+      return String((await queue.add(step.name, step.data, step.opts)).id);
+    case 'pause':
+      await queue.pause();
+      return null;
+    case 'resume':
+      await queue.resume();
+      return null;
+    case 'remove':
+      return remove(queue, step);
+    case 'retry':
+      return retry(queue, step);
+    case 'promote':
+      return promote(queue, step);
+    case 'retryJobs':
+      // A null timestamp would reach the script as is; absent, BullMQ uses now.
+      await queue.retryJobs({ state: step.state, count: step.count, timestamp: step.timestamp ?? undefined });
+      return 'ok';
+    case 'promoteJobs':
+      await queue.promoteJobs({ count: step.count });
+      return 'ok';
+    default:
+      throw new Error(`unknown step op: ${JSON.stringify(step.op)}`);
+  }
+}
+
+async function main() {
+  const input = await readStdinJson();
+  const { Queue } = load(input.major);
+  const queue = new Queue(input.queue, {
+    connection: connectionFor(input.redisUrl),
+    prefix: input.prefix,
+  });
+  queue.on('error', (err) => process.stderr.write(`queue error: ${err.message}\n`));
+  await queue.waitUntilReady();
+
+  const results = [];
+  for (const step of input.steps) {
+    results.push(await runStep(queue, step));
+  }
+
+  await queue.close();
+  printAndExit(results, 0);
+}
+
+main().catch(fail);
