@@ -12,6 +12,14 @@
 //   {"op":"promote","id"}                      (await Queue.getJob(id)).promote()
 //   {"op":"retryJobs","state","count","timestamp"?}  Queue.retryJobs(...)
 //   {"op":"promoteJobs","count"}               Queue.promoteJobs({count})
+//   {"op":"changeDelay","id","delay"}          (await Queue.getJob(id)).changeDelay(delay)
+//   {"op":"changePriority","id","priority","lifo"}  job.changePriority({priority, lifo})
+//   {"op":"updateData","id","data"}            job.updateData(data)
+//   {"op":"updateProgress","id","progress"}    Queue.updateJobProgress(id, progress)
+//   {"op":"log","id","line","keepLogs"}        Queue.addJobLog(id, line, keepLogs): its count
+//   {"op":"clearLogs","id","keep"}             job.clearLogs(keep)
+//   {"op":"trimEvents","maxLen"}               Queue.trimEvents(maxLen)
+//   {"op":"removeDeduplicationKey","dedupId"}  Queue.removeDeduplicationKey: whether one went
 // stdout: one JSON line, an array with one outcome per step: the job id for add, null for
 //   pause/resume, else "ok" | "missing" | "locked" | "scheduler-run" | "not-in-state"
 //   (the names the Rust side gives its typed errors), or {"error": message}.
@@ -60,6 +68,22 @@ async function promote(queue, { id }) {
   }
 }
 
+// Runs `action` on the job read back, as a Node operator would: 'missing' without one.
+async function onJob(queue, id, action) {
+  const job = await queue.getJob(id);
+  if (!job) return 'missing';
+  return attempt(() => action(job));
+}
+
+async function attempt(action) {
+  try {
+    const value = await action();
+    return value === undefined ? 'ok' : value;
+  } catch (err) {
+    return outcomeOf(err);
+  }
+}
+
 async function runStep(queue, step) {
   switch (step.op) {
     case 'add':
@@ -80,6 +104,24 @@ async function runStep(queue, step) {
       // A null timestamp would reach the script as is; absent, BullMQ uses now.
       await queue.retryJobs({ state: step.state, count: step.count, timestamp: step.timestamp ?? undefined });
       return 'ok';
+    case 'changeDelay':
+      return onJob(queue, step.id, (job) => job.changeDelay(step.delay));
+    case 'changePriority':
+      return onJob(queue, step.id, (job) =>
+        job.changePriority({ priority: step.priority, lifo: step.lifo }));
+    case 'updateData':
+      return onJob(queue, step.id, (job) => job.updateData(step.data));
+    case 'updateProgress':
+      return attempt(() => queue.updateJobProgress(step.id, step.progress));
+    case 'log':
+      return attempt(() => queue.addJobLog(step.id, step.line, step.keepLogs ?? undefined));
+    case 'clearLogs':
+      return onJob(queue, step.id, (job) => job.clearLogs(step.keep));
+    case 'trimEvents':
+      await queue.trimEvents(step.maxLen);
+      return 'ok';
+    case 'removeDeduplicationKey':
+      return (await queue.removeDeduplicationKey(step.dedupId)) > 0;
     case 'promoteJobs':
       await queue.promoteJobs({ count: step.count });
       return 'ok';

@@ -4,7 +4,9 @@ mod add;
 mod clean;
 mod control;
 mod control_jobs;
+mod housekeeping;
 pub(crate) mod inspect;
+mod job_edits;
 mod scheduler;
 
 use std::sync::Arc;

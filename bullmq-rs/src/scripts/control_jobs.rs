@@ -1,5 +1,5 @@
-//! `lua/remove_job.lua`, `reprocess_job.lua`, `move_jobs_to_wait.lua` and `promote.lua`:
-//! what an operator does to stored jobs.
+//! `lua/remove_job.lua`, `reprocess_job.lua`, `move_jobs_to_wait.lua`, `promote.lua`,
+//! `change_delay.lua` and `change_priority.lua`: what an operator does to stored jobs.
 
 use super::Script;
 use crate::Result;
@@ -166,5 +166,76 @@ impl Promote {
             -1 => Reprocess::Missing,
             _ => Reprocess::NotInState,
         })
+    }
+}
+
+/// The change-delay script (`KEYS` delayed, meta, marker, events, job).
+pub(crate) struct ChangeDelay(pub(super) Script<5>);
+
+impl ChangeDelay {
+    pub(crate) async fn call(
+        &self,
+        conn: &mut Connection,
+        keys: &QueueKeys,
+        id: &JobId,
+        delay_ms: u64,
+        now: u64,
+    ) -> Result<Reprocess> {
+        let job_key = keys.job(id);
+        let script_keys = [
+            keys.delayed.as_str(),
+            &keys.meta,
+            &keys.marker,
+            &keys.events,
+            &job_key,
+        ];
+        let argv = [
+            delay_ms.to_string(),
+            now.to_string(),
+            id.as_str().to_owned(),
+        ];
+        let code: i64 = self.0.call(conn, script_keys, argv).await?;
+        Ok(match code {
+            0 => Reprocess::Done,
+            -1 => Reprocess::Missing,
+            _ => Reprocess::NotInState,
+        })
+    }
+}
+
+/// The change-priority script (`KEYS` wait, paused, meta, prioritized, active, pc,
+/// marker, job).
+pub(crate) struct ChangePriority(pub(super) Script<8>);
+
+impl ChangePriority {
+    /// `false` when the job does not exist.
+    pub(crate) async fn call(
+        &self,
+        conn: &mut Connection,
+        keys: &QueueKeys,
+        major: BullmqMajor,
+        id: &JobId,
+        (priority, lifo): (u32, bool),
+    ) -> Result<bool> {
+        let job_key = keys.job(id);
+        let script_keys = [
+            keys.wait.as_str(),
+            &keys.paused,
+            &keys.meta,
+            &keys.prioritized,
+            &keys.active,
+            &keys.pc,
+            &keys.marker,
+            &job_key,
+        ];
+        let priority = priority.to_string();
+        let argv = [
+            priority.as_str(),
+            id.as_str(),
+            if lifo { "1" } else { "0" },
+            major.as_arg(),
+        ];
+        let code: i64 = self.0.call(conn, script_keys, argv).await?;
+        Ok(code == 0)
     }
 }

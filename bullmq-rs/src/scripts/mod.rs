@@ -18,6 +18,7 @@ use redis::{FromRedisValue, ToRedisArgs};
 pub(crate) use add_flow::{AddFlow, FlowNodeArgs};
 pub(crate) use add_jobs::{AddJobs, JobArgs, ReplicaWait};
 pub(crate) use clean_jobs::{CleanJobs, CleanTarget};
+pub(crate) use control_jobs::{ChangeDelay, ChangePriority};
 pub(crate) use control_jobs::{
     FinishedSet, MoveJobsToWait, Promote, Removal, RemoveJob, Reprocess, ReprocessJob,
 };
@@ -230,6 +231,14 @@ const MOVE_JOBS_TO_WAIT: &str = lua!(
     "child_retried"
 );
 const PROMOTE: &str = lua!("promote", "emit_event", "queue_context", "delayed", "ready");
+const CHANGE_DELAY: &str = lua!("change_delay", "emit_event", "queue_context", "delayed");
+const CHANGE_PRIORITY: &str = lua!(
+    "change_priority",
+    "emit_event",
+    "queue_context",
+    "delayed",
+    "ready"
+);
 
 /// Every script of the crate.
 pub(crate) struct Scripts {
@@ -254,6 +263,8 @@ pub(crate) struct Scripts {
     pub(crate) reprocess_job: ReprocessJob,
     pub(crate) move_jobs_to_wait: MoveJobsToWait,
     pub(crate) promote: Promote,
+    pub(crate) change_delay: ChangeDelay,
+    pub(crate) change_priority: ChangePriority,
 }
 
 pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
@@ -290,6 +301,8 @@ pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     reprocess_job: ReprocessJob(Script::new("reprocess_job", REPROCESS_JOB)),
     move_jobs_to_wait: MoveJobsToWait(Script::new("move_jobs_to_wait", MOVE_JOBS_TO_WAIT)),
     promote: Promote(Script::new("promote", PROMOTE)),
+    change_delay: ChangeDelay(Script::new("change_delay", CHANGE_DELAY)),
+    change_priority: ChangePriority(Script::new("change_priority", CHANGE_PRIORITY)),
 });
 
 #[cfg(test)]
@@ -315,6 +328,8 @@ mod tests {
             ("reprocess_job", REPROCESS_JOB),
             ("move_jobs_to_wait", MOVE_JOBS_TO_WAIT),
             ("promote", PROMOTE),
+            ("change_delay", CHANGE_DELAY),
+            ("change_priority", CHANGE_PRIORITY),
         ] {
             let sha: Result<String, _> = redis::cmd("SCRIPT")
                 .arg("LOAD")

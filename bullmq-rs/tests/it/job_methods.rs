@@ -7,6 +7,8 @@ use bullmq_rs::{
     BullmqMajor, Error, JobId, JobState, Queue, Refusal, RemoveOptions, RetryJobsOptions,
     RetryOptions,
 };
+use std::time::Duration;
+
 use serde_json::{Value, json};
 use testkit::{RedisServer, dump_keyspace};
 
@@ -174,6 +176,43 @@ async fn play_rust(redis: &RedisServer, db: u8, major: BullmqMajor, steps: &[Val
             "promoteJobs" => {
                 let count = u32::try_from(step["count"].as_u64().unwrap()).unwrap();
                 queue.promote_jobs(count).await
+            }
+            "changeDelay" => {
+                let delay = Duration::from_millis(step["delay"].as_u64().unwrap());
+                queue.change_delay(&id, delay).await
+            }
+            "changePriority" => {
+                let priority = u32::try_from(step["priority"].as_u64().unwrap()).unwrap();
+                let lifo = step["lifo"].as_bool().unwrap();
+                queue.change_priority(&id, priority, lifo).await
+            }
+            "updateData" => queue.update_data(&id, &step["data"]).await,
+            "updateProgress" => queue.update_progress(&id, &step["progress"]).await,
+            "log" => {
+                let keep = step["keepLogs"]
+                    .as_u64()
+                    .map(|keep| u32::try_from(keep).unwrap());
+                let line = step["line"].as_str().unwrap();
+                results.push(match queue.log(&id, line, keep).await {
+                    Ok(kept) => json!(kept),
+                    Err(err) => outcome_name(Err(err)),
+                });
+                continue;
+            }
+            "clearLogs" => {
+                let keep = u32::try_from(step["keep"].as_u64().unwrap()).unwrap();
+                queue.clear_logs(&id, keep).await
+            }
+            "trimEvents" => queue
+                .trim_events(step["maxLen"].as_u64().unwrap())
+                .await
+                .map(drop),
+            "removeDeduplicationKey" => {
+                let dedup_id = step["dedupId"].as_str().unwrap();
+                results.push(json!(
+                    queue.remove_deduplication_key(dedup_id).await.unwrap()
+                ));
+                continue;
             }
             "retry" => {
                 let state = state_named(step["state"].as_str().unwrap());
@@ -496,6 +535,85 @@ fn promote_jobs_in_bulk() -> Vec<Value> {
     steps
 }
 
+fn op(name: &str, fields: Value) -> Value {
+    let mut step = json!({ "op": name });
+    step.as_object_mut()
+        .unwrap()
+        .extend(fields.as_object().unwrap().clone());
+    step
+}
+
+/// New delays for delayed jobs (refused for a waiting job); new priorities for waiting,
+/// prioritized (lifo: ahead of its equals) and delayed jobs, then on a paused queue.
+fn change_delay_and_priority() -> Vec<Value> {
+    let delay = |id: &str, ms: u64| op("changeDelay", json!({ "id": id, "delay": ms }));
+    let priority = |id: &str, p: u32, lifo: bool| {
+        op(
+            "changePriority",
+            json!({ "id": id, "priority": p, "lifo": lifo }),
+        )
+    };
+    vec![
+        custom("d1", json!({ "delay": 60000 })),
+        custom("d2", json!({ "delay": 60000 })),
+        custom("w", json!({})),
+        custom("w2", json!({})),
+        custom("w3", json!({})),
+        custom("p", json!({ "priority": 5 })),
+        custom("p2", json!({ "priority": 2 })),
+        delay("d1", 5000),
+        delay("d2", 0),
+        delay("w", 5000),
+        delay("nope", 5000),
+        priority("w", 3, false),
+        priority("p", 0, false),
+        priority("p2", 4, true),
+        priority("w2", 0, true),
+        priority("d1", 9, false),
+        priority("nope", 1, false),
+        json!({ "op": "pause" }),
+        priority("w3", 0, false),
+    ]
+}
+
+/// Data, progress and log lines of a stored job (kept lines trimmed), logs cleared, the
+/// same on an unknown job; the events stream trimmed; a deduplication slot freed.
+fn job_fields_logs_events_and_dedup() -> Vec<Value> {
+    let log = |id: &str, line: &str, keep: Option<u32>| {
+        op("log", json!({ "id": id, "line": line, "keepLogs": keep }))
+    };
+    let clear = |id: &str, keep: u32| op("clearLogs", json!({ "id": id, "keep": keep }));
+    let unlog = |dedup: &str| op("removeDeduplicationKey", json!({ "dedupId": dedup }));
+    vec![
+        custom("w", json!({})),
+        custom("x", json!({})),
+        custom("dd", json!({ "deduplication": { "id": "dd" } })),
+        op(
+            "updateData",
+            json!({ "id": "w", "data": { "to": "ada", "n": [1, 2] } }),
+        ),
+        op("updateProgress", json!({ "id": "w", "progress": 42 })),
+        op(
+            "updateProgress",
+            json!({ "id": "w", "progress": { "pct": 50, "step": "b" } }),
+        ),
+        log("w", "first", None),
+        log("w", "second", Some(1)),
+        log("w", "third", None),
+        log("w", "fourth", None),
+        clear("w", 2),
+        log("x", "one", None),
+        log("x", "two", None),
+        clear("x", 0),
+        op("updateData", json!({ "id": "nope", "data": {} })),
+        op("updateProgress", json!({ "id": "nope", "progress": 1 })),
+        log("nope", "line", None),
+        op("trimEvents", json!({ "maxLen": 0 })),
+        unlog("dd"),
+        unlog("dd"),
+    ]
+}
+
 macro_rules! job_method_tests {
     ($($case:ident),* $(,)?) => {
         mod bullmq6 {
@@ -526,4 +644,6 @@ job_method_tests!(
     promote_delayed_jobs,
     retry_jobs_in_bulk,
     promote_jobs_in_bulk,
+    change_delay_and_priority,
+    job_fields_logs_events_and_dedup,
 );
