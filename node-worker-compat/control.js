@@ -20,6 +20,10 @@
 //   {"op":"clearLogs","id","keep"}             job.clearLogs(keep)
 //   {"op":"trimEvents","maxLen"}               Queue.trimEvents(maxLen)
 //   {"op":"removeDeduplicationKey","dedupId"}  Queue.removeDeduplicationKey: whether one went
+//   {"op":"drain","delayed"}                   Queue.drain(delayed)
+//   {"op":"setGlobalConcurrency","concurrency"} / {"op":"removeGlobalConcurrency"}
+//   {"op":"setGlobalRateLimit","max","duration"} / {"op":"removeGlobalRateLimit"}
+//   {"op":"rateLimit","expire"}                Queue.rateLimit(expire)
 // stdout: one JSON line, an array with one outcome per step: the job id for add, null for
 //   pause/resume, else "ok" | "missing" | "locked" | "scheduler-run" | "not-in-state"
 //   (the names the Rust side gives its typed errors), or {"error": message}.
@@ -122,6 +126,18 @@ async function runStep(queue, step) {
       return 'ok';
     case 'removeDeduplicationKey':
       return (await queue.removeDeduplicationKey(step.dedupId)) > 0;
+    case 'drain':
+      return attempt(() => queue.drain(step.delayed));
+    case 'setGlobalConcurrency':
+      return attempt(async () => { await queue.setGlobalConcurrency(step.concurrency); });
+    case 'removeGlobalConcurrency':
+      return attempt(async () => { await queue.removeGlobalConcurrency(); });
+    case 'setGlobalRateLimit':
+      return attempt(async () => { await queue.setGlobalRateLimit(step.max, step.duration); });
+    case 'removeGlobalRateLimit':
+      return attempt(async () => { await queue.removeGlobalRateLimit(); });
+    case 'rateLimit':
+      return attempt(() => queue.rateLimit(step.expire));
     case 'promoteJobs':
       await queue.promoteJobs({ count: step.count });
       return 'ok';

@@ -1,7 +1,7 @@
 //! What an operator does to stored jobs: `Queue::remove`, `retry_job`, `promote_job` (one
-//! job, by id), `retry_jobs` and `promote_jobs` (in bulk), leaving Redis as Node BullMQ's
-//! `Queue.remove`, `Job.retry`, `Job.promote`, `Queue.retryJobs` and `Queue.promoteJobs`
-//! do.
+//! job, by id), `retry_jobs`, `promote_jobs` and `drain` (in bulk), leaving Redis as Node BullMQ's
+//! `Queue.remove`, `Job.retry`, `Job.promote`, `Queue.retryJobs`, `Queue.promoteJobs`
+//! and `Queue.drain` do.
 //!
 //! Every job method of the crate has this shape: a method of [`Queue`] taking the job's
 //! [`JobId`] (and, when BullMQ's takes options, a plain options struct). A job that does not
@@ -235,6 +235,27 @@ impl Queue {
             name: "delayed",
         };
         self.move_jobs_to_wait(from, count, "+inf").await
+    }
+
+    /// Removes every job waiting to run — waiting, prioritized and, with `delayed`,
+    /// delayed ones — with their keys, but not active, finished or waiting-children jobs
+    /// nor the pending run of a job scheduler (BullMQ's `Queue.drain(delayed)`). A child's
+    /// parent is told as BullMQ tells it: a parent left without children is deleted when
+    /// it is of this queue, released to `wait` when of another. No event is written.
+    ///
+    /// ```no_run
+    /// # async fn demo(queue: bullmq_rs::Queue) -> bullmq_rs::Result<()> {
+    /// queue.drain(true).await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`crate::Error::Redis`] when Redis cannot be reached.
+    pub async fn drain(&self, delayed: bool) -> Result<()> {
+        SCRIPTS
+            .drain
+            .call(&mut self.connection(), self.keys(), self.major(), delayed)
+            .await
     }
 
     async fn move_jobs_to_wait(&self, from: FinishedSet<'_>, count: u32, max: &str) -> Result<()> {

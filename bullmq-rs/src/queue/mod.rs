@@ -7,6 +7,7 @@ mod control_jobs;
 mod housekeeping;
 pub(crate) mod inspect;
 mod job_edits;
+mod limits;
 mod scheduler;
 
 use std::sync::Arc;

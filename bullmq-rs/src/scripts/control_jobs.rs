@@ -1,5 +1,6 @@
 //! `lua/remove_job.lua`, `reprocess_job.lua`, `move_jobs_to_wait.lua`, `promote.lua`,
-//! `change_delay.lua` and `change_priority.lua`: what an operator does to stored jobs.
+//! `change_delay.lua`, `change_priority.lua` and `drain.lua`: what an operator does to stored
+//! jobs.
 
 use super::Script;
 use crate::Result;
@@ -237,5 +238,29 @@ impl ChangePriority {
         ];
         let code: i64 = self.0.call(conn, script_keys, argv).await?;
         Ok(code == 0)
+    }
+}
+
+/// The drain script (`KEYS` wait, paused, delayed, prioritized, repeat).
+pub(crate) struct Drain(pub(super) Script<5>);
+
+impl Drain {
+    pub(crate) async fn call(
+        &self,
+        conn: &mut Connection,
+        keys: &QueueKeys,
+        major: BullmqMajor,
+        delayed: bool,
+    ) -> Result<()> {
+        let script_keys = [
+            keys.wait.as_str(),
+            &keys.paused,
+            &keys.delayed,
+            &keys.prioritized,
+            &keys.repeat,
+        ];
+        let argv = [keys.base(), if delayed { "1" } else { "0" }, major.as_arg()];
+        let _: i64 = self.0.call(conn, script_keys, argv).await?;
+        Ok(())
     }
 }

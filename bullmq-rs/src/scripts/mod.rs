@@ -18,7 +18,7 @@ use redis::{FromRedisValue, ToRedisArgs};
 pub(crate) use add_flow::{AddFlow, FlowNodeArgs};
 pub(crate) use add_jobs::{AddJobs, JobArgs, ReplicaWait};
 pub(crate) use clean_jobs::{CleanJobs, CleanTarget};
-pub(crate) use control_jobs::{ChangeDelay, ChangePriority};
+pub(crate) use control_jobs::{ChangeDelay, ChangePriority, Drain};
 pub(crate) use control_jobs::{
     FinishedSet, MoveJobsToWait, Promote, Removal, RemoveJob, Reprocess, ReprocessJob,
 };
@@ -231,6 +231,15 @@ const MOVE_JOBS_TO_WAIT: &str = lua!(
     "child_retried"
 );
 const PROMOTE: &str = lua!("promote", "emit_event", "queue_context", "delayed", "ready");
+const DRAIN: &str = lua!(
+    "drain",
+    "emit_event",
+    "queue_context",
+    "delayed",
+    "ready",
+    "parent",
+    "delete_job"
+);
 const CHANGE_DELAY: &str = lua!("change_delay", "emit_event", "queue_context", "delayed");
 const CHANGE_PRIORITY: &str = lua!(
     "change_priority",
@@ -265,6 +274,7 @@ pub(crate) struct Scripts {
     pub(crate) promote: Promote,
     pub(crate) change_delay: ChangeDelay,
     pub(crate) change_priority: ChangePriority,
+    pub(crate) drain: Drain,
 }
 
 pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
@@ -303,6 +313,7 @@ pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     promote: Promote(Script::new("promote", PROMOTE)),
     change_delay: ChangeDelay(Script::new("change_delay", CHANGE_DELAY)),
     change_priority: ChangePriority(Script::new("change_priority", CHANGE_PRIORITY)),
+    drain: Drain(Script::new("drain", DRAIN)),
 });
 
 #[cfg(test)]
@@ -330,6 +341,7 @@ mod tests {
             ("promote", PROMOTE),
             ("change_delay", CHANGE_DELAY),
             ("change_priority", CHANGE_PRIORITY),
+            ("drain", DRAIN),
         ] {
             let sha: Result<String, _> = redis::cmd("SCRIPT")
                 .arg("LOAD")

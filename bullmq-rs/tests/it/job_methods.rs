@@ -214,6 +214,23 @@ async fn play_rust(redis: &RedisServer, db: u8, major: BullmqMajor, steps: &[Val
                 ));
                 continue;
             }
+            "drain" => queue.drain(step["delayed"].as_bool().unwrap()).await,
+            "setGlobalConcurrency" => {
+                let concurrency = step["concurrency"].as_u64().unwrap();
+                let concurrency = u32::try_from(concurrency).unwrap();
+                queue.set_global_concurrency(concurrency).await
+            }
+            "removeGlobalConcurrency" => queue.remove_global_concurrency().await,
+            "setGlobalRateLimit" => {
+                let max = u32::try_from(step["max"].as_u64().unwrap()).unwrap();
+                let duration = Duration::from_millis(step["duration"].as_u64().unwrap());
+                queue.set_global_rate_limit(max, duration).await
+            }
+            "removeGlobalRateLimit" => queue.remove_global_rate_limit().await,
+            "rateLimit" => {
+                let expire = Duration::from_millis(step["expire"].as_u64().unwrap());
+                queue.rate_limit(expire).await
+            }
             "retry" => {
                 let state = state_named(step["state"].as_str().unwrap());
                 let opts = RetryOptions {
@@ -614,6 +631,77 @@ fn job_fields_logs_events_and_dedup() -> Vec<Value> {
     ]
 }
 
+/// Drained without and then with delayed jobs: waiting, paused (BullMQ 5), prioritized
+/// and delayed jobs go with their keys and deduplication slots; active, finished and
+/// waiting-children jobs stay, and so does a scheduler's pending run; a same-queue parent
+/// left without children is deleted, one of another queue released.
+fn drain_waiting_then_delayed() -> Vec<Value> {
+    let run = format!("repeat:sched:{FINISHED_AT}");
+    let mut steps = vec![
+        custom("parent", json!({})),
+        custom("w1", json!({ "deduplication": { "id": "dw" } })),
+        custom("p1", json!({ "priority": 3 })),
+        custom("d1", json!({ "delay": 60000 })),
+        custom("a1", json!({})),
+        custom("f1", json!({})),
+        raw(&["LREM", "{base}wait", "0", "a1"]),
+        raw(&["LPUSH", "{base}active", "a1"]),
+        raw(&["RPUSH", "{base}w1:logs", "a line"]),
+        raw(&["ZADD", "{base}repeat", FINISHED_AT, "sched"]),
+        raw(&[
+            "HSET",
+            &format!("{{base}}{run}"),
+            "name",
+            "tick",
+            "rjk",
+            "sched",
+        ]),
+        raw(&["ZADD", "{base}delayed", "1", &run]),
+        raw(&[
+            "HSET",
+            "bull:other:op",
+            "name",
+            "op",
+            "timestamp",
+            FINISHED_AT,
+        ]),
+        raw(&["ZADD", "bull:other:waiting-children", FINISHED_AT, "op"]),
+    ];
+    steps.extend(waiting_for_children("parent"));
+    steps.extend(finished("f1", "failed", "1"));
+    steps.extend([
+        child_of("parent", "c1", json!({})),
+        // Node refuses deduplication with a parent; a slot set by hand shows which one
+        // a deleted parent frees.
+        raw(&["HSET", "{base}c1", "deid", "dc"]),
+        raw(&["SET", "{base}de:dc", "someone-else"]),
+        add(
+            "c2",
+            json!({}),
+            json!({ "jobId": "c2", "parent": { "id": "op", "queue": "bull:other" } }),
+        ),
+        json!({ "op": "pause" }),
+        custom("w2", json!({})),
+        op("drain", json!({ "delayed": false })),
+        op("drain", json!({ "delayed": true })),
+    ]);
+    steps
+}
+
+/// Global concurrency and rate limit set and removed; the queue rate-limited for a while.
+fn global_limits() -> Vec<Value> {
+    vec![
+        op("setGlobalConcurrency", json!({ "concurrency": 3 })),
+        op("setGlobalRateLimit", json!({ "max": 10, "duration": 1000 })),
+        op("rateLimit", json!({ "expire": 60000 })),
+        custom("after", json!({})),
+        op("setGlobalConcurrency", json!({ "concurrency": 5 })),
+        op("removeGlobalRateLimit", json!({})),
+        op("setGlobalRateLimit", json!({ "max": 2, "duration": 500 })),
+        op("removeGlobalConcurrency", json!({})),
+    ]
+}
+
 macro_rules! job_method_tests {
     ($($case:ident),* $(,)?) => {
         mod bullmq6 {
@@ -646,4 +734,6 @@ job_method_tests!(
     promote_jobs_in_bulk,
     change_delay_and_priority,
     job_fields_logs_events_and_dedup,
+    drain_waiting_then_delayed,
+    global_limits,
 );
