@@ -3,11 +3,11 @@
 //! jobs.
 
 use super::Script;
-use crate::Result;
 use crate::connection::Connection;
 use crate::job::JobId;
 use crate::keys::QueueKeys;
 use crate::layout::BullmqMajor;
+use crate::{Error, Result};
 
 /// What `remove_job` answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,8 +40,9 @@ impl RemoveJob {
         Ok(match code {
             1 => Removal::Removed,
             0 => Removal::Locked,
+            -1 => Removal::Missing,
             -8 => Removal::SchedulerRun,
-            _ => Removal::Missing,
+            other => return Err(unexpected(self.0.name(), other)),
         })
     }
 }
@@ -100,7 +101,8 @@ impl ReprocessJob {
         Ok(match code {
             1 => Reprocess::Done,
             -1 => Reprocess::Missing,
-            _ => Reprocess::NotInState,
+            -3 => Reprocess::NotInState,
+            other => return Err(unexpected(self.0.name(), other)),
         })
     }
 }
@@ -132,8 +134,11 @@ impl MoveJobsToWait {
         ];
         let count = count.to_string();
         let argv = [keys.base(), &count, max_score, from.name, major.as_arg()];
-        let more: i64 = self.0.call(conn, script_keys, argv).await?;
-        Ok(more == 1)
+        match self.0.call::<i64>(conn, script_keys, argv).await? {
+            0 => Ok(false),
+            1 => Ok(true),
+            other => Err(unexpected(self.0.name(), other)),
+        }
     }
 }
 
@@ -165,7 +170,8 @@ impl Promote {
         Ok(match code {
             0 => Reprocess::Done,
             -1 => Reprocess::Missing,
-            _ => Reprocess::NotInState,
+            -3 => Reprocess::NotInState,
+            other => return Err(unexpected(self.0.name(), other)),
         })
     }
 }
@@ -199,7 +205,8 @@ impl ChangeDelay {
         Ok(match code {
             0 => Reprocess::Done,
             -1 => Reprocess::Missing,
-            _ => Reprocess::NotInState,
+            -3 => Reprocess::NotInState,
+            other => return Err(unexpected(self.0.name(), other)),
         })
     }
 }
@@ -236,8 +243,11 @@ impl ChangePriority {
             if lifo { "1" } else { "0" },
             major.as_arg(),
         ];
-        let code: i64 = self.0.call(conn, script_keys, argv).await?;
-        Ok(code == 0)
+        match self.0.call::<i64>(conn, script_keys, argv).await? {
+            0 => Ok(true),
+            -1 => Ok(false),
+            other => Err(unexpected(self.0.name(), other)),
+        }
     }
 }
 
@@ -262,5 +272,12 @@ impl Drain {
         let argv = [keys.base(), if delayed { "1" } else { "0" }, major.as_arg()];
         let _: i64 = self.0.call(conn, script_keys, argv).await?;
         Ok(())
+    }
+}
+
+fn unexpected(script: &'static str, code: i64) -> Error {
+    Error::UnexpectedReply {
+        command: script,
+        detail: format!("reply code {code}"),
     }
 }
