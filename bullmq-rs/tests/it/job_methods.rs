@@ -330,3 +330,43 @@ job_method_tests!(
     retry_jobs_in_bulk,
     promote_jobs_in_bulk,
 );
+
+/// What Node would refuse before any script runs (or, for a count of 0, loop on for
+/// ever) is refused here before Redis is touched.
+#[tokio::test]
+async fn invalid_arguments_are_refused_before_redis_is_touched() {
+    use bullmq_rs::{Error, JobId, JobState, Queue, RetryJobsOptions};
+    let redis = testkit::RedisServer::start();
+    let queue = Queue::builder("q")
+        .major(BullmqMajor::V6)
+        .connect(&redis.url())
+        .await
+        .unwrap();
+    let before = testkit::dump_keyspace(&mut redis.connection(0), "bull:*");
+    let id = JobId::from("any");
+
+    let wrong_state = queue
+        .retry_job(&id, JobState::Active, Default::default())
+        .await;
+    let no_count = RetryJobsOptions {
+        count: 0,
+        ..Default::default()
+    };
+    let zero = queue.retry_jobs(JobState::Failed, no_count).await;
+    let zero_promote = queue.promote_jobs(0).await;
+    let too_high = queue.change_priority(&id, 2_097_152, false).await;
+
+    for (what, outcome) in [
+        ("state", wrong_state),
+        ("count", zero),
+        ("count", zero_promote),
+        ("priority", too_high),
+    ] {
+        assert!(
+            matches!(outcome, Err(Error::InvalidOption { option, .. }) if option == what),
+            "{what}: {outcome:?}"
+        );
+    }
+    let after = testkit::dump_keyspace(&mut redis.connection(0), "bull:*");
+    assert_eq!(after, before);
+}
