@@ -20,6 +20,7 @@
 //   {"op":"clearLogs","id","keep"}             job.clearLogs(keep)
 //   {"op":"trimEvents","maxLen"}               Queue.trimEvents(maxLen)
 //   {"op":"removeDeduplicationKey","dedupId"}  Queue.removeDeduplicationKey: whether one went
+//   {"op":"removeJobDeduplicationKey","id"}    job.removeDeduplicationKey(): whether one went
 //   {"op":"drain","delayed"}                   Queue.drain(delayed)
 //   {"op":"setGlobalConcurrency","concurrency"} / {"op":"removeGlobalConcurrency"}
 //   {"op":"setGlobalRateLimit","max","duration"} / {"op":"removeGlobalRateLimit"}
@@ -126,6 +127,8 @@ async function runStep(queue, step) {
       return 'ok';
     case 'removeDeduplicationKey':
       return (await queue.removeDeduplicationKey(step.dedupId)) > 0;
+    case 'removeJobDeduplicationKey':
+      return onJob(queue, step.id, (job) => job.removeDeduplicationKey());
     case 'drain':
       return attempt(() => queue.drain(step.delayed));
     case 'setGlobalConcurrency':

@@ -1,9 +1,11 @@
-//! `Queue::trim_events` and `Queue::remove_deduplication_key`: keys an operator tidies by
-//! hand, written as Node BullMQ's `Queue.trimEvents` and `Queue.removeDeduplicationKey`
-//! write them.
+//! `Queue::trim_events`, `remove_deduplication_key` and `remove_job_deduplication_key`:
+//! keys an operator tidies by hand, written as Node BullMQ's `Queue.trimEvents`,
+//! `Queue.removeDeduplicationKey` and `Job.removeDeduplicationKey` write them.
 
 use super::Queue;
-use crate::Result;
+use crate::job::JobId;
+use crate::scripts::SCRIPTS;
+use crate::{Error, Result};
 
 impl Queue {
     /// Trims the events stream to about `max_len` entries (`XTRIM MAXLEN ~`, as BullMQ's
@@ -47,5 +49,24 @@ impl Queue {
             .query_async(&mut self.connection())
             .await?;
         Ok(removed > 0)
+    }
+
+    /// Frees the deduplication slot of job `id`, only while the slot still points at
+    /// it (BullMQ's `Job.removeDeduplicationKey`); returns whether a slot was freed.
+    ///
+    /// ```no_run
+    /// # async fn demo(queue: bullmq_rs::Queue) -> bullmq_rs::Result<()> {
+    /// let freed = queue.remove_job_deduplication_key(&bullmq_rs::JobId::from("42")).await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::JobNotFound`], [`Error::Redis`] when Redis cannot be reached.
+    pub async fn remove_job_deduplication_key(&self, id: &JobId) -> Result<bool> {
+        SCRIPTS
+            .remove_deduplication_key
+            .call(&mut self.connection(), self.keys(), id)
+            .await?
+            .ok_or_else(|| Error::JobNotFound(id.clone()))
     }
 }

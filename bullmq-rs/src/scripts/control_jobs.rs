@@ -1,6 +1,6 @@
 //! `lua/remove_job.lua`, `reprocess_job.lua`, `move_jobs_to_wait.lua`, `promote.lua`,
-//! `change_delay.lua`, `change_priority.lua` and `drain.lua`: what an operator does to stored
-//! jobs.
+//! `change_delay.lua`, `change_priority.lua`, `drain.lua` and `remove_deduplication_key.lua`:
+//! what an operator does to stored jobs.
 
 use super::Script;
 use crate::connection::Connection;
@@ -272,6 +272,31 @@ impl Drain {
         let argv = [keys.base(), if delayed { "1" } else { "0" }, major.as_arg()];
         let _: i64 = self.0.call(conn, script_keys, argv).await?;
         Ok(())
+    }
+}
+
+/// The script freeing a job's deduplication slot (`KEYS` job).
+pub(crate) struct RemoveDeduplicationKey(pub(super) Script<1>);
+
+impl RemoveDeduplicationKey {
+    /// `Some(freed)`, or `None` when the job does not exist.
+    pub(crate) async fn call(
+        &self,
+        conn: &mut Connection,
+        keys: &QueueKeys,
+        id: &JobId,
+    ) -> Result<Option<bool>> {
+        let job_key = keys.job(id);
+        match self
+            .0
+            .call::<i64>(conn, [job_key.as_str()], [keys.base(), id.as_str()])
+            .await?
+        {
+            1 => Ok(Some(true)),
+            0 => Ok(Some(false)),
+            -1 => Ok(None),
+            other => Err(unexpected(self.0.name(), other)),
+        }
     }
 }
 

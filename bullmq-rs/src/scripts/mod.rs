@@ -18,7 +18,7 @@ use redis::{FromRedisValue, ToRedisArgs};
 pub(crate) use add_flow::{AddFlow, FlowNodeArgs};
 pub(crate) use add_jobs::{AddJobs, JobArgs, ReplicaWait};
 pub(crate) use clean_jobs::{CleanJobs, CleanTarget};
-pub(crate) use control_jobs::{ChangeDelay, ChangePriority, Drain};
+pub(crate) use control_jobs::{ChangeDelay, ChangePriority, Drain, RemoveDeduplicationKey};
 pub(crate) use control_jobs::{
     FinishedSet, MoveJobsToWait, Promote, Removal, RemoveJob, Reprocess, ReprocessJob,
 };
@@ -240,6 +240,7 @@ const DRAIN: &str = lua!(
     "parent",
     "delete_job"
 );
+const REMOVE_DEDUPLICATION_KEY: &str = lua!("remove_deduplication_key");
 const CHANGE_DELAY: &str = lua!("change_delay", "emit_event", "queue_context", "delayed");
 const CHANGE_PRIORITY: &str = lua!(
     "change_priority",
@@ -275,6 +276,7 @@ pub(crate) struct Scripts {
     pub(crate) change_delay: ChangeDelay,
     pub(crate) change_priority: ChangePriority,
     pub(crate) drain: Drain,
+    pub(crate) remove_deduplication_key: RemoveDeduplicationKey,
 }
 
 pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
@@ -314,6 +316,10 @@ pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     change_delay: ChangeDelay(Script::new("change_delay", CHANGE_DELAY)),
     change_priority: ChangePriority(Script::new("change_priority", CHANGE_PRIORITY)),
     drain: Drain(Script::new("drain", DRAIN)),
+    remove_deduplication_key: RemoveDeduplicationKey(Script::new(
+        "remove_deduplication_key",
+        REMOVE_DEDUPLICATION_KEY,
+    )),
 });
 
 #[cfg(test)]
@@ -342,6 +348,7 @@ mod tests {
             ("change_delay", CHANGE_DELAY),
             ("change_priority", CHANGE_PRIORITY),
             ("drain", DRAIN),
+            ("remove_deduplication_key", REMOVE_DEDUPLICATION_KEY),
         ] {
             let sha: Result<String, _> = redis::cmd("SCRIPT")
                 .arg("LOAD")

@@ -44,7 +44,8 @@ fn change_delay_and_priority() -> Vec<Value> {
 }
 
 /// Data, progress and log lines of a stored job (kept lines trimmed), logs cleared, the
-/// same on an unknown job; the events stream trimmed; a deduplication slot freed.
+/// same on an unknown job; the events stream trimmed; deduplication slots freed by id,
+/// and by job (only while the slot points at the job).
 fn job_fields_logs_events_and_dedup() -> Vec<Value> {
     let log = |id: &str, line: &str, keep: Option<u32>| {
         op("log", json!({ "id": id, "line": line, "keepLogs": keep }))
@@ -78,6 +79,14 @@ fn job_fields_logs_events_and_dedup() -> Vec<Value> {
         op("trimEvents", json!({ "maxLen": 0 })),
         unlog("dd"),
         unlog("dd"),
+        custom("own", json!({ "deduplication": { "id": "own" } })),
+        custom("lost", json!({ "deduplication": { "id": "lost" } })),
+        raw(&["SET", "{base}de:lost", "someone-else"]),
+        op("removeJobDeduplicationKey", json!({ "id": "own" })),
+        op("removeJobDeduplicationKey", json!({ "id": "own" })),
+        op("removeJobDeduplicationKey", json!({ "id": "lost" })),
+        op("removeJobDeduplicationKey", json!({ "id": "w" })),
+        op("removeJobDeduplicationKey", json!({ "id": "nope" })),
     ]
 }
 

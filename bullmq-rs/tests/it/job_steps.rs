@@ -257,6 +257,10 @@ async fn edit(queue: &Queue, step: &Value) -> Option<Value> {
                 queue.remove_deduplication_key(dedup_id).await.unwrap()
             ));
         }
+        "removeJobDeduplicationKey" => {
+            let freed = queue.remove_job_deduplication_key(&id).await;
+            return Some(freed.map_or_else(|err| outcome_name(Err(err)), |freed| json!(freed)));
+        }
         "setGlobalConcurrency" => queue.set_global_concurrency(int(step, "concurrency")).await,
         "removeGlobalConcurrency" => queue.remove_global_concurrency().await,
         "setGlobalRateLimit" => {
