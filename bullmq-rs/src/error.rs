@@ -67,6 +67,15 @@ pub enum Error {
     /// The job does not exist (and no event says it finished).
     #[error("job {0} does not exist")]
     JobNotFound(crate::job::JobId),
+    /// BullMQ's rules refuse this operation on this job as it is now (it is locked by a
+    /// worker, or not in the state the operation needs); Node BullMQ refuses it too.
+    #[error("job {job_id} refused: {reason}")]
+    JobRefused {
+        /// The job.
+        job_id: crate::job::JobId,
+        /// Which rule refused it.
+        reason: Refusal,
+    },
     /// A job did not finish in the time given to wait for it.
     #[error("job {job_id} did not finish within {timeout:?}")]
     WaitTimedOut {
@@ -82,6 +91,28 @@ pub enum Error {
 
 /// The crate's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Why BullMQ's rules refuse an operation on a job ([`Error::JobRefused`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// A worker holds the job's lock (or, when children are removed too, a child's).
+    Locked,
+    /// The job is not in the state the operation works on; that state is given.
+    NotInState(crate::job::JobState),
+    /// The job is the pending run of a job scheduler: remove the scheduler instead.
+    SchedulerRun,
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Locked => f.write_str("it is locked by a worker"),
+            Self::NotInState(state) => write!(f, "it is not {state}"),
+            Self::SchedulerRun => f.write_str("it is the next run of a job scheduler"),
+        }
+    }
+}
 
 /// Negative codes returned by the scripts, with BullMQ's meaning.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -20,6 +20,10 @@
 //! | upsert finds the run slot taken | tries the next slot once | tries up to 32 next slots |
 //! | legacy repeatable jobs (`repeat` in `add`) | repeated by Node; not here (run once) | refused by Node |
 //! | cron patterns | cron-parser 4.9 | cron-parser 5.10 (same next runs on the tested patterns) |
+//! | `retry_job` of a job with a priority | back to `wait` (`paused` while paused) | back to `prioritized` |
+//! | `retry_job` of a failed child its parent kept in `failed` (cpof, idof) | Redis error (BullMQ 5 reads that hash as a zset), as Node's | pending again for its parent |
+//! | `retry_jobs` of a finished child | its parent is not told | pending again for its parent |
+//! | job placed again by `retry_jobs`, `promote_jobs`, `promote_job`, `change_priority`, or a parent released by `remove`/`drain` on a paused queue | `paused` list | `wait` |
 //!
 //! Both: no marker is written while the queue is paused, prioritized jobs always go to
 //! `prioritized`, and resume moves a leftover `paused` list back into `wait`. Where BullMQ 5

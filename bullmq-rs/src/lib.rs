@@ -17,6 +17,7 @@ mod scripts;
 mod worker;
 
 pub use connection::Topology;
+pub use error::Refusal;
 pub use error::{Error, Result, ScriptError};
 pub use events::{EventEntry, EventId, JobOutcome, QueueEvent, QueueEvents, QueueEventsBuilder};
 pub use flow::{AddedFlow, Dependencies, FlowJob, FlowProducer, FlowProducerBuilder, JobNode};
@@ -28,5 +29,6 @@ pub use options::{
 };
 pub use queue::{DEFAULT_MAX_LEN_EVENTS, DEFAULT_PREFIX, NewJob, Queue, QueueBuilder};
 pub use queue::{GlobalRateLimit, JobLogs, QueueMeta, WorkerClient};
+pub use queue::{RemoveOptions, RetryJobsOptions, RetryOptions};
 pub use scheduler::{JobScheduler, SchedulerTemplate};
 pub use worker::{ActiveJob, JobError, Limiter, Worker, WorkerBuilder};

@@ -3,19 +3,21 @@
   millisecond (capped at 4095), so jobs due together keep their insertion order. The
   marker member "1" carries the earliest due time (score / 4096, not floored) so that an
   idle worker blocked on the marker wakes up when that job is due. ]]
+local function delayedScore(delayedKey, due)
+  local lowest = due * 4096
+  local highest = lowest + 4095
+  local last = redis.call("ZREVRANGEBYSCORE", delayedKey, highest, lowest, "WITHSCORES", "LIMIT", 0, 1)
+  if last[2] then
+    return math.min(tonumber(last[2]) + 1, highest)
+  end
+  return lowest
+end
+
 local function scheduleDelayed(delayedKey, eventsKey, maxEvents, jobId, timestamp, delay)
   local due = tonumber(timestamp)
   if delay > 0 then due = due + delay end
 
-  local lowest = due * 4096
-  local highest = lowest + 4095
-  local score = lowest
-  local last = redis.call("ZREVRANGEBYSCORE", delayedKey, highest, lowest, "WITHSCORES", "LIMIT", 0, 1)
-  if last[2] then
-    score = math.min(tonumber(last[2]) + 1, highest)
-  end
-
-  redis.call("ZADD", delayedKey, score, jobId)
+  redis.call("ZADD", delayedKey, delayedScore(delayedKey, due), jobId)
   emitEvent(eventsKey, maxEvents, "delayed", "jobId", jobId, "delay", due)
 end
 

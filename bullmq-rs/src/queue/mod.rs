@@ -3,8 +3,12 @@
 mod add;
 mod clean;
 mod control;
+mod control_jobs;
 mod getters;
+mod housekeeping;
 pub(crate) mod inspect;
+mod job_edits;
+mod limits;
 mod queue_info;
 mod scheduler;
 
@@ -16,6 +20,7 @@ use redis::aio::ConnectionManager;
 use crate::connection::Connection;
 
 pub use add::NewJob;
+pub use control_jobs::{RemoveOptions, RetryJobsOptions, RetryOptions};
 pub use getters::JobLogs;
 pub use queue_info::{GlobalRateLimit, QueueMeta, WorkerClient};
 

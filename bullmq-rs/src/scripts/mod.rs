@@ -3,6 +3,7 @@
 mod add_flow;
 mod add_jobs;
 mod clean_jobs;
+mod control_jobs;
 mod getters;
 mod job_scheduler;
 mod move_to_waiting_children;
@@ -18,6 +19,10 @@ use redis::{FromRedisValue, ToRedisArgs};
 pub(crate) use add_flow::{AddFlow, FlowNodeArgs};
 pub(crate) use add_jobs::{AddJobs, JobArgs, ReplicaWait};
 pub(crate) use clean_jobs::{CleanJobs, CleanTarget};
+pub(crate) use control_jobs::{ChangeDelay, ChangePriority, Drain, RemoveDeduplicationKey};
+pub(crate) use control_jobs::{
+    FinishedSet, MoveJobsToWait, Promote, Removal, RemoveJob, Reprocess, ReprocessJob,
+};
 pub(crate) use getters::{GetCounts, GetJobs, GetRateLimitTtl, JobWindow, StateKey};
 pub(crate) use job_scheduler::{
     RemoveJobScheduler, RunArgs, SchedulerArgs, UpdateJobScheduler, UpsertJobScheduler,
@@ -205,6 +210,50 @@ const REMOVE_JOB_SCHEDULER: &str = lua!("remove_job_scheduler", "emit_event", "d
 const GET_COUNTS: &str = lua!("get_counts", "legacy_marker");
 const GET_JOBS: &str = lua!("get_jobs", "legacy_marker");
 const GET_RATE_LIMIT_TTL: &str = lua!("get_rate_limit_ttl");
+const REMOVE_JOB: &str = lua!(
+    "remove_job",
+    "emit_event",
+    "queue_context",
+    "delayed",
+    "ready",
+    "parent",
+    "delete_job"
+);
+const REPROCESS_JOB: &str = lua!(
+    "reprocess_job",
+    "emit_event",
+    "queue_context",
+    "delayed",
+    "ready",
+    "child_retried"
+);
+const MOVE_JOBS_TO_WAIT: &str = lua!(
+    "move_jobs_to_wait",
+    "emit_event",
+    "queue_context",
+    "delayed",
+    "ready",
+    "child_retried"
+);
+const PROMOTE: &str = lua!("promote", "emit_event", "queue_context", "delayed", "ready");
+const DRAIN: &str = lua!(
+    "drain",
+    "emit_event",
+    "queue_context",
+    "delayed",
+    "ready",
+    "parent",
+    "delete_job"
+);
+const REMOVE_DEDUPLICATION_KEY: &str = lua!("remove_deduplication_key");
+const CHANGE_DELAY: &str = lua!("change_delay", "emit_event", "queue_context", "delayed");
+const CHANGE_PRIORITY: &str = lua!(
+    "change_priority",
+    "emit_event",
+    "queue_context",
+    "delayed",
+    "ready"
+);
 
 /// Every script of the crate.
 pub(crate) struct Scripts {
@@ -228,6 +277,14 @@ pub(crate) struct Scripts {
     pub(crate) get_counts: GetCounts,
     pub(crate) get_jobs: GetJobs,
     pub(crate) get_rate_limit_ttl: GetRateLimitTtl,
+    pub(crate) remove_job: RemoveJob,
+    pub(crate) reprocess_job: ReprocessJob,
+    pub(crate) move_jobs_to_wait: MoveJobsToWait,
+    pub(crate) promote: Promote,
+    pub(crate) change_delay: ChangeDelay,
+    pub(crate) change_priority: ChangePriority,
+    pub(crate) drain: Drain,
+    pub(crate) remove_deduplication_key: RemoveDeduplicationKey,
 }
 
 pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
@@ -263,6 +320,17 @@ pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     get_counts: GetCounts(Script::new("get_counts", GET_COUNTS)),
     get_jobs: GetJobs(Script::new("get_jobs", GET_JOBS)),
     get_rate_limit_ttl: GetRateLimitTtl(Script::new("get_rate_limit_ttl", GET_RATE_LIMIT_TTL)),
+    remove_job: RemoveJob(Script::new("remove_job", REMOVE_JOB)),
+    reprocess_job: ReprocessJob(Script::new("reprocess_job", REPROCESS_JOB)),
+    move_jobs_to_wait: MoveJobsToWait(Script::new("move_jobs_to_wait", MOVE_JOBS_TO_WAIT)),
+    promote: Promote(Script::new("promote", PROMOTE)),
+    change_delay: ChangeDelay(Script::new("change_delay", CHANGE_DELAY)),
+    change_priority: ChangePriority(Script::new("change_priority", CHANGE_PRIORITY)),
+    drain: Drain(Script::new("drain", DRAIN)),
+    remove_deduplication_key: RemoveDeduplicationKey(Script::new(
+        "remove_deduplication_key",
+        REMOVE_DEDUPLICATION_KEY,
+    )),
 });
 
 #[cfg(test)]
@@ -287,6 +355,14 @@ mod tests {
             ("get_counts", GET_COUNTS),
             ("get_jobs", GET_JOBS),
             ("get_rate_limit_ttl", GET_RATE_LIMIT_TTL),
+            ("remove_job", REMOVE_JOB),
+            ("reprocess_job", REPROCESS_JOB),
+            ("move_jobs_to_wait", MOVE_JOBS_TO_WAIT),
+            ("promote", PROMOTE),
+            ("change_delay", CHANGE_DELAY),
+            ("change_priority", CHANGE_PRIORITY),
+            ("drain", DRAIN),
+            ("remove_deduplication_key", REMOVE_DEDUPLICATION_KEY),
         ] {
             let sha: Result<String, _> = redis::cmd("SCRIPT")
                 .arg("LOAD")
