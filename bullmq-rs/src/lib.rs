@@ -28,4 +28,6 @@ pub use options::{
 };
 pub use queue::{DEFAULT_MAX_LEN_EVENTS, DEFAULT_PREFIX, NewJob, Queue, QueueBuilder};
 pub use scheduler::{JobScheduler, SchedulerTemplate};
-pub use worker::{ActiveJob, JobError, Limiter, Worker, WorkerBuilder};
+pub use worker::{
+    ActiveJob, JobCancellation, JobError, Limiter, Worker, WorkerBuilder, WorkerControl,
+};

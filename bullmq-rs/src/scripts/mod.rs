@@ -3,8 +3,8 @@
 mod add_flow;
 mod add_jobs;
 mod clean_jobs;
-mod move_to_waiting_children;
 mod job_scheduler;
+mod move_to_waiting_children;
 mod obliterate;
 mod pause;
 mod worker_scripts;
@@ -17,10 +17,10 @@ use redis::{FromRedisValue, ToRedisArgs};
 pub(crate) use add_flow::{AddFlow, FlowNodeArgs};
 pub(crate) use add_jobs::{AddJobs, JobArgs, ReplicaWait};
 pub(crate) use clean_jobs::{CleanJobs, CleanTarget};
-pub(crate) use move_to_waiting_children::MoveToWaitingChildren;
 pub(crate) use job_scheduler::{
     RemoveJobScheduler, RunArgs, SchedulerArgs, UpdateJobScheduler, UpsertJobScheduler,
 };
+pub(crate) use move_to_waiting_children::MoveToWaitingChildren;
 pub(crate) use obliterate::{Obliterate, ObliterateStep};
 pub(crate) use pause::{Pause, PauseAction};
 pub(crate) use worker_scripts::{

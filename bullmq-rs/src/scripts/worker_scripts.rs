@@ -275,6 +275,19 @@ impl MoveToDelayed {
 pub(crate) struct RateLimitJob(pub(super) Script<10>);
 
 impl RateLimitJob {
+    /// Puts the job back in front of `wait` (or in `prioritized`), lock released, no
+    /// attempt counted, the queue not rate-limited (BullMQ's moveJobFromActiveToWait).
+    pub(crate) async fn move_to_wait(
+        &self,
+        conn: &mut Connection,
+        keys: &QueueKeys,
+        major: BullmqMajor,
+        job_id: &JobId,
+        token: &str,
+    ) -> Result<()> {
+        self.call(conn, keys, major, job_id, token, 0).await
+    }
+
     /// Rate-limits the queue for `limit_ms` and puts the job back in front, no attempt counted.
     pub(crate) async fn call(
         &self,

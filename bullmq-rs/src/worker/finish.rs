@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use serde_json::Value;
 use tokio::sync::watch;
@@ -26,23 +27,26 @@ pub(super) struct Taken {
     pub(super) id: JobId,
     pub(super) hash: HashMap<String, String>,
     pub(super) token: String,
+    /// Fires when the worker hands its jobs back (closed past its deadline).
+    pub(super) cancel: watch::Receiver<bool>,
 }
 
 /// Runs `first`, then, while the worker is not stopping, the jobs that finishing each one
 /// took in the same call (BullMQ's fetchNext): one round trip per job under load.
-pub(super) async fn run_jobs<H, F>(
-    shared: &Arc<Shared>,
-    handler: &H,
-    first: Taken,
-    stopping: &watch::Receiver<bool>,
-) where
+pub(super) async fn run_jobs<H, F>(shared: &Arc<Shared>, handler: &H, first: Taken)
+where
     H: Fn(ActiveJob) -> F,
     F: Future<Output = std::result::Result<Value, JobError>> + Send + 'static,
 {
     let mut current = Some(first);
     while let Some(taken) = current.take() {
         super::schedule_next::schedule_next_run(shared, &taken).await;
-        let next_token = (!*stopping.borrow()).then(|| shared.new_token());
+        let busy = shared.busy.load(Ordering::Relaxed);
+        let next_token = shared
+            .state
+            .borrow()
+            .may_take_next(busy)
+            .then(|| shared.new_token());
         let fetched = match run_job(shared, handler, &taken, next_token.as_deref()).await {
             Ok(fetched) => fetched,
             Err(err) => {
@@ -52,8 +56,13 @@ pub(super) async fn run_jobs<H, F>(
         };
         shared.held().remove(&taken.id);
         if let (Some(Fetched::Job(id, hash)), Some(token)) = (fetched, next_token) {
-            shared.held().insert(id.clone(), token.clone());
-            current = Some(Taken { id, hash, token });
+            let cancel = shared.hold(id.clone(), token.clone());
+            current = Some(Taken {
+                id,
+                hash,
+                token,
+                cancel,
+            });
         }
     }
 }
@@ -80,8 +89,21 @@ where
         // Stalled too often (or failed by a child): BullMQ fails it without running it.
         Some(reason) => Err(JobError::unrecoverable(reason.clone())),
         None => {
-            let active = ActiveJob::new(job.clone(), taken.token.clone(), shared.clone());
-            run_handler(handler, active).await
+            let active = ActiveJob::new(
+                job.clone(),
+                taken.token.clone(),
+                taken.cancel.clone(),
+                shared.clone(),
+            );
+            let mut cancel = taken.cancel.clone();
+            // `false` when the job ends otherwise (its cancellation dropped).
+            let given_up = async move { cancel.wait_for(|fired| *fired).await.is_ok() };
+            tokio::select! {
+                result = run_handler(handler, active) => result,
+                true = given_up => {
+                    return hand_back(shared, &job.id, &taken.token).await.map(|()| None);
+                }
+            }
         }
     };
     let next = next_token.map(|token| FetchArgs {
@@ -97,13 +119,25 @@ where
     finish(shared, &job, &taken.token, result, next.as_ref()).await
 }
 
-/// Runs the handler in a task of its own, so that a panic fails the job instead of the worker.
+/// Puts a job this worker gives up (closed past its deadline) back at the front of `wait`,
+/// releasing its lock, with no attempt and no stall counted.
+async fn hand_back(shared: &Shared, id: &JobId, token: &str) -> Result<()> {
+    let mut conn = shared.conn.clone();
+    SCRIPTS
+        .rate_limit_job
+        .move_to_wait(&mut conn, &shared.keys, shared.options.major, id, token)
+        .await
+}
+
+/// Runs the handler in a task of its own, so that a panic fails the job instead of the
+/// worker; the task is aborted when this future is dropped (the job handed back).
 async fn run_handler<H, F>(handler: &H, job: ActiveJob) -> std::result::Result<Value, JobError>
 where
     H: Fn(ActiveJob) -> F,
     F: Future<Output = std::result::Result<Value, JobError>> + Send + 'static,
 {
-    match tokio::spawn(handler(job)).await {
+    let mut task = super::AbortOnDrop(tokio::spawn(handler(job)));
+    match (&mut task.0).await {
         Ok(result) => result,
         Err(join) if join.is_panic() => Err(JobError::new("the job handler panicked")),
         Err(_) => Err(JobError::new("the job handler was cancelled")),

@@ -7,6 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::sync::watch;
 
 use super::Shared;
 use crate::Result;
@@ -20,12 +22,59 @@ use crate::scripts::{JobUpdate, SCRIPTS};
 pub struct ActiveJob {
     job: Job,
     token: String,
+    cancel: watch::Receiver<bool>,
     shared: Arc<Shared>,
 }
 
 impl ActiveJob {
-    pub(super) fn new(job: Job, token: String, shared: Arc<Shared>) -> Self {
-        Self { job, token, shared }
+    pub(super) fn new(
+        job: Job,
+        token: String,
+        cancel: watch::Receiver<bool>,
+        shared: Arc<Shared>,
+    ) -> Self {
+        Self {
+            job,
+            token,
+            cancel,
+            shared,
+        }
+    }
+
+    /// Resolves when the worker gives this job up: closed with
+    /// [`super::WorkerControl::close`] and the deadline passed. The job then goes back to
+    /// `wait` and the handler's future is dropped; work the handler started elsewhere (a
+    /// spawned task, a child process) can await this to stop.
+    ///
+    /// ```no_run
+    /// # async fn handle(job: bullmq_rs::ActiveJob) -> Result<serde_json::Value, bullmq_rs::JobError> {
+    /// let watched = job.cancellation();
+    /// tokio::spawn(async move {
+    ///     watched.cancelled().await;
+    ///     // kill the child process, roll back...
+    /// });
+    /// # Ok(serde_json::Value::Null) }
+    /// ```
+    pub async fn cancelled(&self) {
+        self.cancellation().cancelled().await;
+    }
+
+    /// Whether [`ActiveJob::cancelled`] has fired.
+    pub fn is_cancelled(&self) -> bool {
+        *self.cancel.borrow()
+    }
+
+    /// The job's cancellation as a value of its own, to hand to other tasks.
+    pub fn cancellation(&self) -> JobCancellation {
+        JobCancellation(self.cancel.clone())
+    }
+
+    /// The job's data as `T` (BullMQ's typed `Job<T>`).
+    ///
+    /// # Errors
+    /// [`crate::Error::Serialize`] when the data does not fit `T`.
+    pub fn data_as<T: DeserializeOwned>(&self) -> Result<T> {
+        Ok(T::deserialize(&self.job.data)?)
     }
 
     /// The job as read when it was taken.
@@ -146,6 +195,26 @@ impl ActiveJob {
                 update,
             )
             .await
+    }
+}
+
+/// The cancellation of a running job, fired when the worker gives the job up (see
+/// [`ActiveJob::cancelled`]). Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct JobCancellation(watch::Receiver<bool>);
+
+impl JobCancellation {
+    /// Resolves once the job is given up; never, if the job ends otherwise.
+    pub async fn cancelled(mut self) {
+        if self.0.wait_for(|fired| *fired).await.is_err() {
+            // The job ended without being given up.
+            std::future::pending::<()>().await;
+        }
+    }
+
+    /// Whether the job was given up.
+    pub fn is_cancelled(&self) -> bool {
+        *self.0.borrow()
     }
 }
 

@@ -4,6 +4,8 @@
 //! does, retries with the job's backoff and takes back the jobs of workers that died.
 
 mod backoff;
+mod client_name;
+mod control;
 mod fetch;
 mod finish;
 mod job;
@@ -13,7 +15,7 @@ mod stalled;
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -21,7 +23,10 @@ use serde_json::Value;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use job::{ActiveJob, JobError};
+pub use control::WorkerControl;
+pub use job::{ActiveJob, JobCancellation, JobError};
+
+use control::{Cancel, RunState, Stop};
 
 use crate::connection::{self, Connection, ConnectionSettings, Topology};
 use crate::job::JobId;
@@ -186,14 +191,21 @@ impl WorkerBuilder {
             response_timeout: None,
             ..ConnectionSettings::default()
         };
-        let blocking = connection::open(url, blocking_settings, &self.topology).await?;
+        let mut blocking = connection::open(url, blocking_settings, &self.topology).await?;
+        let client_name =
+            client_name::client_name(&self.prefix, &self.name, self.worker_name.as_deref());
+        connection::set_name(&mut blocking, &client_name).await?;
         let shared = Shared {
             keys,
             conn,
             blocking,
+            client_name,
             worker_id: uuid::Uuid::new_v4().to_string(),
             next_token: AtomicU64::new(1),
             held: Mutex::new(HashMap::new()),
+            state: watch::Sender::new(RunState::new(self.concurrency)),
+            finished: watch::Sender::new(false),
+            busy: AtomicUsize::new(0),
             options: self,
         };
         Ok(Worker {
@@ -208,11 +220,25 @@ pub(crate) struct Shared {
     keys: QueueKeys,
     conn: Connection,
     blocking: Connection,
+    /// The blocking connection's `CLIENT SETNAME`, by which Node's `getWorkers` finds us.
+    client_name: String,
     worker_id: String,
     next_token: AtomicU64,
     /// Jobs running here, with their lock tokens.
-    held: Mutex<HashMap<JobId, String>>,
+    held: Mutex<HashMap<JobId, Held>>,
+    /// Paused, concurrency, stopping: set through [`WorkerControl`].
+    state: watch::Sender<RunState>,
+    /// Turns true when the worker's run has ended.
+    finished: watch::Sender<bool>,
+    /// Job tasks running (each holds one concurrency slot).
+    busy: AtomicUsize,
     options: WorkerBuilder,
+}
+
+/// A job running here: its lock token and its cancellation.
+pub(crate) struct Held {
+    token: String,
+    cancel: Cancel,
 }
 
 impl Shared {
@@ -224,7 +250,25 @@ impl Shared {
         )
     }
 
-    fn held(&self) -> std::sync::MutexGuard<'_, HashMap<JobId, String>> {
+    /// Records a job taken with `token`; returns its cancellation, already fired when the
+    /// worker is handing its jobs back.
+    fn hold(&self, id: JobId, token: String) -> watch::Receiver<bool> {
+        let mut held = self.held();
+        let fired = self.state.borrow().stop == Stop::HandingBack;
+        let cancel = watch::Sender::new(fired);
+        let receiver = cancel.subscribe();
+        held.insert(id, Held { token, cancel });
+        receiver
+    }
+
+    /// Fires the cancellation of every job running here.
+    fn cancel_all(&self) {
+        for held in self.held().values() {
+            held.cancel.send_replace(true);
+        }
+    }
+
+    fn held(&self) -> std::sync::MutexGuard<'_, HashMap<JobId, Held>> {
         // A poisoned map only means a panic elsewhere while inserting: it is still usable.
         self.held
             .lock()
@@ -297,48 +341,69 @@ where
     H: Fn(ActiveJob) -> F + Send + Sync + 'static,
     F: Future<Output = std::result::Result<Value, JobError>> + Send + 'static,
 {
-    /// Takes and runs jobs until `shutdown` resolves; then takes no more, lets the jobs in
-    /// flight finish (their locks renewed meanwhile) and returns. A worker that is killed
-    /// instead leaves its jobs locked until the lock expires; a stalled check (of any
-    /// worker, Node or Rust) then puts them back.
+    /// A handle to pause, resume, resize or close this worker while it runs.
+    pub fn control(&self) -> WorkerControl {
+        WorkerControl::new(self.shared.clone())
+    }
+
+    /// Takes and runs jobs until [`WorkerControl::close`] is called.
+    ///
+    /// # Errors
+    /// None so far: Redis failures are reported to [`WorkerBuilder::on_error`] and retried.
+    pub async fn run(self) -> Result<()> {
+        self.run_until(std::future::pending()).await
+    }
+
+    /// Takes and runs jobs until `shutdown` resolves (or [`WorkerControl::close`] is
+    /// called); then takes no more, lets the jobs in flight finish (their locks renewed
+    /// meanwhile) and returns. A worker that is killed instead leaves its jobs locked until
+    /// the lock expires; a stalled check (of any worker, Node or Rust) then puts them back.
     ///
     /// # Errors
     /// None so far: Redis failures are reported to [`WorkerBuilder::on_error`] and retried.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> Result<()> {
-        let (stop, stopping) = watch::channel(false);
+        let shared = self.shared.clone();
         // Background tasks end with this future, also when it is dropped.
-        let _renewer = AbortOnDrop(tokio::spawn(
-            lock::LockRenewer::new(self.shared.clone()).run(),
-        ));
+        let _renewer = AbortOnDrop(tokio::spawn(lock::LockRenewer::new(shared.clone()).run()));
         let checker = AbortOnDrop(tokio::spawn(
-            stalled::StalledChecker::new(self.shared.clone()).run(),
+            stalled::StalledChecker::new(shared.clone()).run(),
         ));
-        let fetcher = fetch::Fetcher::new(
-            self.shared.clone(),
-            self.handler.clone(),
-            self.shared.options.concurrency,
-            stopping,
-        );
-        let fetcher = fetcher.run();
+        let fetcher = fetch::Fetcher::new(shared.clone(), self.handler.clone()).run();
+        let mut stopping = shared.state.subscribe();
+        let stop_asked = async move {
+            // Without the Ref: holding it would block the state's writers.
+            let _ = stopping
+                .wait_for(|state| state.stop != Stop::Running)
+                .await
+                .map(drop);
+        };
 
-        tokio::pin!(fetcher, shutdown);
+        tokio::pin!(fetcher, shutdown, stop_asked);
         tokio::select! {
             () = &mut fetcher => {}
             () = &mut shutdown => {
-                let _ = stop.send(true);
+                shared.state.send_modify(|state| {
+                    if state.stop == Stop::Running {
+                        state.stop = Stop::Draining(None);
+                    }
+                });
                 drop(checker);
-                // Returns once the jobs in flight have finished (their locks renewed meanwhile).
+                fetcher.await;
+            }
+            () = &mut stop_asked => {
+                drop(checker);
                 fetcher.await;
             }
         }
+        shared.finished.send_replace(true);
         Ok(())
     }
 }
 
 /// Aborts a background task when dropped.
-struct AbortOnDrop(JoinHandle<()>);
+struct AbortOnDrop<T = ()>(JoinHandle<T>);
 
-impl Drop for AbortOnDrop {
+impl<T> Drop for AbortOnDrop<T> {
     fn drop(&mut self) {
         self.0.abort();
     }

@@ -19,3 +19,4 @@ mod steps;
 mod wait_until_finished;
 mod worker;
 mod worker_interop;
+mod worker_lifecycle;
