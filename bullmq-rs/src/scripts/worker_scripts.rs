@@ -245,11 +245,13 @@ impl RetryJob {
 pub(crate) struct MoveToDelayed(pub(super) Script<7>);
 
 impl MoveToDelayed {
+    /// Delays the job by `retry.delay_ms`; `skip_attempt` counts no attempt (`atm`).
     pub(crate) async fn call(
         &self,
         conn: &mut Connection,
         keys: &QueueKeys,
         retry: &Retry<'_>,
+        skip_attempt: bool,
     ) -> Result<()> {
         let job_key = keys.job(retry.job_id);
         let script_keys = [
@@ -261,12 +263,13 @@ impl MoveToDelayed {
             &keys.meta,
             &keys.stalled,
         ];
-        let argv = [
+        let argv: [&str; 6] = [
             &retry.now.to_string(),
             retry.job_id.as_str(),
             retry.token,
             &retry.delay_ms.to_string(),
             retry.fields_json,
+            if skip_attempt { "1" } else { "0" },
         ];
         code_to_result(self.0.name(), self.0.call(conn, script_keys, argv).await?)
     }

@@ -1,8 +1,21 @@
 //! The delay before a failed job runs again, as BullMQ's `Backoffs.calculate` computes it.
 
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
+use super::JobError;
+use crate::job::Job;
 use crate::options::Backoff;
+
+/// A custom backoff strategy (BullMQ's `settings.backoffStrategy`): given the attempts
+/// made (1 after the first failure), the backoff type, the error and the job, the delay
+/// before the next try; `None` fails the job for good (BullMQ's `-1`), zero retries at once.
+pub(super) type BackoffFn =
+    Arc<dyn Fn(u64, &str, &JobError, &Job) -> Option<Duration> + Send + Sync>;
+
+/// Custom strategies by backoff type (`backoff: { type: "linear" }`).
+pub(super) type BackoffStrategies = HashMap<String, BackoffFn>;
 
 /// What to do after attempt number `attempts_made` (1 for the first failure) failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

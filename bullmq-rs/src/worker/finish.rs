@@ -11,7 +11,7 @@ use serde_json::Value;
 use tokio::sync::watch;
 
 use super::Shared;
-use super::backoff::{self, Next};
+use super::backoff::{self, BackoffStrategies, Next};
 use super::job::{ActiveJob, JobError};
 use crate::codec;
 use crate::job::{Job, JobId, JobState};
@@ -179,6 +179,11 @@ async fn finish(
         // The job is in waiting-children already; its lock went with its attempt.
         return Ok(None);
     }
+    if let Some(until) = err.delayed_until() {
+        return delay_without_attempt(shared, job, token, until)
+            .await
+            .map(|()| None);
+    }
     if let Some(limit) = err.rate_limit() {
         let limit_ms = codec::as_millis(limit).max(1);
         let mut conn = shared.conn.clone();
@@ -189,7 +194,8 @@ async fn finish(
             .await?;
         return Ok(None);
     }
-    let after = after_failure(job, &err, backoff::random_unit());
+    let strategies = &shared.options.backoff_strategies;
+    let after = after_failure(job, &err, strategies, backoff::random_unit());
     let reason = match &after {
         AfterFailure::Fail(reason) => reason.as_str(),
         _ => err.message(),
@@ -215,7 +221,7 @@ async fn finish(
             let retry = retry(codec::as_millis(delay));
             SCRIPTS
                 .move_to_delayed
-                .call(&mut conn, &shared.keys, &retry)
+                .call(&mut conn, &shared.keys, &retry, false)
                 .await
                 .map(|()| None)
         }
@@ -237,6 +243,31 @@ async fn finish(
             end_for_good(shared, &finish, next).await
         }
     }
+}
+
+/// The handler asked to run the job again at `until` ([`JobError::delayed`]).
+async fn delay_without_attempt(
+    shared: &Shared,
+    job: &Job,
+    token: &str,
+    until: std::time::SystemTime,
+) -> Result<()> {
+    let left = until
+        .duration_since(std::time::SystemTime::now())
+        .unwrap_or_default();
+    let retry = Retry {
+        job_id: &job.id,
+        token,
+        now: codec::now_millis(),
+        delay_ms: codec::as_millis(left),
+        lifo: false,
+        fields_json: "",
+    };
+    let mut conn = shared.conn.clone();
+    SCRIPTS
+        .move_to_delayed
+        .call(&mut conn, &shared.keys, &retry, true)
+        .await
 }
 
 async fn complete(
@@ -289,9 +320,14 @@ enum AfterFailure {
 }
 
 /// Retry while attempts remain (`attemptsMade + 1 < attempts`) and the failure is not
-/// unrecoverable; a backoff strategy this worker does not know fails the job, as in
-/// BullMQ. `random` in [0, 1) drives the backoff's jitter.
-fn after_failure(job: &Job, err: &JobError, random: f64) -> AfterFailure {
+/// unrecoverable; a backoff type that is neither built in nor in `strategies` fails the
+/// job, as in BullMQ. `random` in [0, 1) drives the backoff's jitter.
+fn after_failure(
+    job: &Job,
+    err: &JobError,
+    strategies: &BackoffStrategies,
+    random: f64,
+) -> AfterFailure {
     let attempts_made = job.attempts_made + 1;
     if err.is_unrecoverable() || attempts_made >= u64::from(job.opts.attempts.unwrap_or(0)) {
         return AfterFailure::Fail(err.message().to_owned());
@@ -304,6 +340,14 @@ fn after_failure(job: &Job, err: &JobError, random: f64) -> AfterFailure {
         Next::After(delay) => AfterFailure::RetryAfter(delay),
         Next::Unknown => {
             let kind = job.opts.backoff.as_ref().map_or("", |b| b.kind());
+            if let Some(strategy) = strategies.get(kind) {
+                // BullMQ's custom strategies: -1 (here `None`) fails, 0 retries at once.
+                return match strategy(attempts_made, kind, err, job) {
+                    None => AfterFailure::Fail(err.message().to_owned()),
+                    Some(delay) if delay.is_zero() => AfterFailure::RetryNow,
+                    Some(delay) => AfterFailure::RetryAfter(delay),
+                };
+            }
             AfterFailure::Fail(format!(
                 "Unknown backoff strategy {kind}. If a custom backoff strategy is used, specify it when the queue is created."
             ))
@@ -387,32 +431,59 @@ mod tests {
             r#"{"attempts":3,"backoff":{"delay":100,"type":"exponential"}}"#,
         );
         assert_eq!(
-            after_failure(&retrying, &JobError::new("x"), 0.5),
+            after_failure(&retrying, &JobError::new("x"), &HashMap::new(), 0.5),
             AfterFailure::RetryAfter(Duration::from_millis(100))
         );
         let last = job(2, r#"{"attempts":3,"backoff":100}"#);
         assert_eq!(
-            after_failure(&last, &JobError::new("x"), 0.5),
+            after_failure(&last, &JobError::new("x"), &HashMap::new(), 0.5),
             AfterFailure::Fail("x".to_owned())
         );
         let no_backoff = job(0, r#"{"attempts":2}"#);
         assert_eq!(
-            after_failure(&no_backoff, &JobError::new("x"), 0.5),
+            after_failure(&no_backoff, &JobError::new("x"), &HashMap::new(), 0.5),
             AfterFailure::RetryNow
         );
         assert_eq!(
-            after_failure(&no_backoff, &JobError::unrecoverable("bad"), 0.5),
+            after_failure(
+                &no_backoff,
+                &JobError::unrecoverable("bad"),
+                &HashMap::new(),
+                0.5
+            ),
             AfterFailure::Fail("bad".to_owned())
         );
         let asked = JobError::retry_after("429", Duration::from_secs(2));
         assert_eq!(
-            after_failure(&no_backoff, &asked, 0.5),
+            after_failure(&no_backoff, &asked, &HashMap::new(), 0.5),
             AfterFailure::RetryAfter(Duration::from_secs(2))
         );
         let custom = job(0, r#"{"attempts":2,"backoff":{"type":"linear","delay":5}}"#);
         assert!(
-            matches!(after_failure(&custom, &JobError::new("x"), 0.5), AfterFailure::Fail(reason) if reason.starts_with("Unknown backoff strategy linear"))
+            matches!(after_failure(&custom, &JobError::new("x"), &HashMap::new(), 0.5), AfterFailure::Fail(reason) if reason.starts_with("Unknown backoff strategy linear"))
         );
+    }
+
+    #[test]
+    fn custom_strategies_decide_like_bullmq_s() {
+        let mut strategies: BackoffStrategies = HashMap::new();
+        let linear: backoff::BackoffFn = Arc::new(|attempts, kind, err, job| {
+            assert_eq!((kind, err.message(), job.id.as_str()), ("linear", "x", "1"));
+            match attempts {
+                1 => Some(Duration::from_millis(150)),
+                2 => Some(Duration::ZERO),
+                _ => None,
+            }
+        });
+        strategies.insert("linear".to_owned(), linear);
+        let opts = r#"{"attempts":9,"backoff":{"type":"linear"}}"#;
+        let decide = |made| after_failure(&job(made, opts), &JobError::new("x"), &strategies, 0.5);
+        assert_eq!(
+            decide(0),
+            AfterFailure::RetryAfter(Duration::from_millis(150))
+        );
+        assert_eq!(decide(1), AfterFailure::RetryNow);
+        assert_eq!(decide(2), AfterFailure::Fail("x".to_owned()));
     }
 
     #[test]

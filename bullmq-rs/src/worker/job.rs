@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::Deref;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -248,6 +248,7 @@ enum FailureKind {
     Retryable,
     RetryAfter(Duration),
     RateLimited(Duration),
+    Delayed(SystemTime),
     Unrecoverable,
     WaitingChildren,
 }
@@ -288,6 +289,24 @@ impl JobError {
         Self {
             kind: FailureKind::RateLimited(delay),
             ..Self::new(message)
+        }
+    }
+
+    /// Not a failure: the job is to run again at `until`, without using an attempt
+    /// (BullMQ's `job.moveToDelayed(timestamp)` followed by `DelayedError`). The worker
+    /// moves it to `delayed`, its `delay` field set to the time left.
+    pub fn delayed(until: SystemTime) -> Self {
+        Self {
+            kind: FailureKind::Delayed(until),
+            ..Self::new("delayed")
+        }
+    }
+
+    /// When the job is to run again, for a [`JobError::delayed`].
+    pub fn delayed_until(&self) -> Option<SystemTime> {
+        match self.kind {
+            FailureKind::Delayed(until) => Some(until),
+            _ => None,
         }
     }
 

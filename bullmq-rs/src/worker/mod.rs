@@ -64,6 +64,7 @@ pub struct WorkerBuilder {
     remove_on_complete: Option<RemoveOn>,
     remove_on_fail: Option<RemoveOn>,
     on_error: ErrorHook,
+    backoff_strategies: backoff::BackoffStrategies,
     topology: Topology,
 }
 
@@ -153,6 +154,38 @@ impl WorkerBuilder {
     /// lock lost...); by default they are dropped.
     pub fn on_error(mut self, hook: impl Fn(&Error) + Send + Sync + 'static) -> Self {
         self.on_error = Arc::new(hook);
+        self
+    }
+
+    /// Registers a custom backoff strategy for jobs whose `backoff` has type `name`
+    /// (BullMQ's `settings.backoffStrategy`, which receives the same arguments): called
+    /// after a failed attempt that may be retried with the attempts made so far (1 after
+    /// the first failure), the type, the error and the job; it returns the delay before
+    /// the next try, zero to retry at once, or `None` to fail the job for good (BullMQ's
+    /// `-1`). The built-in `fixed` and `exponential` cannot be replaced, as in BullMQ.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> bullmq_rs::Result<()> {
+    /// use std::time::Duration;
+    /// use bullmq_rs::{ActiveJob, JobError, Worker};
+    ///
+    /// let worker = Worker::builder("emails")
+    ///     .backoff_strategy("linear", |attempts_made, _kind, _err, _job| {
+    ///         Some(Duration::from_secs(attempts_made * 10))
+    ///     })
+    ///     .connect("redis://127.0.0.1:6379", |job: ActiveJob| async move {
+    ///         Err::<serde_json::Value, _>(JobError::new("smtp down"))
+    ///     })
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn backoff_strategy(
+        mut self,
+        name: &str,
+        strategy: impl Fn(u64, &str, &JobError, &crate::Job) -> Option<Duration> + Send + Sync + 'static,
+    ) -> Self {
+        self.backoff_strategies
+            .insert(name.to_owned(), Arc::new(strategy));
         self
     }
 
@@ -331,6 +364,7 @@ impl Worker<()> {
             remove_on_complete: None,
             remove_on_fail: None,
             on_error: Arc::new(|_| {}),
+            backoff_strategies: HashMap::new(),
             topology: Topology::Single,
         }
     }

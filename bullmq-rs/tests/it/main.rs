@@ -5,6 +5,7 @@ mod add;
 mod clean;
 mod cluster;
 mod cluster_faults;
+mod custom_backoff;
 mod differential;
 mod flow_children;
 mod flows;

@@ -28,10 +28,17 @@ async fn add_jobs(queue: &Queue, data: impl Iterator<Item = Value>) {
     queue.add_bulk(&jobs).await.unwrap();
 }
 
-/// Sleeps the job's `rustSleepMs` (a field Node's test worker ignores).
+/// The data the Rust handlers here read, typed.
+#[derive(serde::Deserialize)]
+struct Sleep {
+    /// How long the Rust handler runs (a field Node's test worker ignores).
+    #[serde(rename = "rustSleepMs", default)]
+    ms: u64,
+}
+
 async fn sleepy(job: ActiveJob) -> Result<Value, bullmq_rs::JobError> {
-    let ms = job.data["rustSleepMs"].as_u64().unwrap_or(0);
-    tokio::time::sleep(Duration::from_millis(ms)).await;
+    let sleep: Sleep = job.data_as()?;
+    tokio::time::sleep(Duration::from_millis(sleep.ms)).await;
     Ok(Value::Null)
 }
 
