@@ -7,7 +7,8 @@
 //          optional "untilTotal" (stop once the whole queue, whoever processed it, has that
 //          many completed + failed jobs), "lockDuration", "stalledInterval", "maxStalledCount",
 //          "backoffStrategy": true for the custom strategy of the Rust tests: type "linear"
-//          waits attemptsMade * data.stepMs, any other custom type fails the job (-1)}
+//          waits attemptsMade * data.stepMs, any other custom type fails the job (-1),
+//          "metricsMaxDataPoints" to collect metrics}
 // A job whose data has "sleepMs" sleeps that long first; "fail": true throws.
 // stdout: {"processed":[{id,name,attemptsMade}],"completed":[ids],"failed":[ids]}
 
@@ -44,6 +45,7 @@ async function main() {
     ...(input.lockDuration ? { lockDuration: input.lockDuration } : {}),
     ...(input.stalledInterval ? { stalledInterval: input.stalledInterval } : {}),
     ...(input.maxStalledCount !== undefined ? { maxStalledCount: input.maxStalledCount } : {}),
+    ...(input.metricsMaxDataPoints ? { metrics: { maxDataPoints: input.metricsMaxDataPoints } } : {}),
     ...(input.backoffStrategy
       ? {
           settings: {

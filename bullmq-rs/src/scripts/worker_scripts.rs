@@ -119,6 +119,8 @@ pub(crate) struct Finish<'a> {
     pub(crate) attempts: u32,
     /// JSON array of field, value pairs written first.
     pub(crate) fields_json: &'a str,
+    /// Most metrics data points kept, when the worker collects metrics.
+    pub(crate) metrics: Option<u64>,
 }
 
 /// Completed with a return value (JSON), or failed with a reason.
@@ -127,7 +129,7 @@ pub(crate) enum Outcome<'a> {
     Failed(&'a str),
 }
 
-pub(crate) struct MoveToFinished(pub(super) Script<14>);
+pub(crate) struct MoveToFinished(pub(super) Script<15>);
 
 impl MoveToFinished {
     /// Ends the job; with `next`, also takes the next job in the same call and returns
@@ -145,6 +147,7 @@ impl MoveToFinished {
             Outcome::Failed(reason) => (&keys.failed, "failed", "failedReason", reason),
         };
         let job_key = keys.job(finish.job_id);
+        let metrics_key = keys.metrics(target);
         let script_keys = [
             keys.wait.as_str(),
             &keys.active,
@@ -160,6 +163,7 @@ impl MoveToFinished {
             &job_key,
             &keys.id,
             &keys.limiter,
+            &metrics_key,
         ];
         let (count, age, limit) = finish.keep;
         let mut argv: Vec<String> = [
@@ -176,6 +180,10 @@ impl MoveToFinished {
             &finish.attempts.to_string(),
             finish.fields_json,
             major.as_arg(),
+            &finish
+                .metrics
+                .map(|points| points.to_string())
+                .unwrap_or_default(),
         ]
         .map(str::to_owned)
         .to_vec();

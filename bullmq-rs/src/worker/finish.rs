@@ -239,6 +239,7 @@ async fn finish(
                 keep: keep_jobs(remove_on),
                 attempts: job.opts.attempts.unwrap_or(0),
                 fields_json: &fields,
+                metrics: shared.options.metrics,
             };
             end_for_good(shared, &finish, next).await
         }
@@ -291,6 +292,7 @@ async fn complete(
         keep: keep_jobs(remove_on),
         attempts: job.opts.attempts.unwrap_or(0),
         fields_json: "",
+        metrics: shared.options.metrics,
     };
     end_for_good(shared, &finish, next).await
 }
@@ -405,6 +407,7 @@ async fn fail_unreadable(shared: &Shared, id: &JobId, token: &str, err: &Error) 
         keep: keep_jobs(None),
         attempts: 0,
         fields_json: "",
+        metrics: shared.options.metrics,
     };
     end_for_good(shared, &finish, None).await.map(drop)
 }

@@ -65,6 +65,7 @@ pub struct WorkerBuilder {
     remove_on_fail: Option<RemoveOn>,
     on_error: ErrorHook,
     backoff_strategies: backoff::BackoffStrategies,
+    metrics: Option<u64>,
     topology: Topology,
 }
 
@@ -154,6 +155,15 @@ impl WorkerBuilder {
     /// lock lost...); by default they are dropped.
     pub fn on_error(mut self, hook: impl Fn(&Error) + Send + Sync + 'static) -> Self {
         self.on_error = Arc::new(hook);
+        self
+    }
+
+    /// Counts the jobs this worker completes and fails, per minute, in
+    /// `metrics:completed` and `metrics:failed`, keeping the last `max_data_points`
+    /// minutes, as BullMQ's `metrics: { maxDataPoints }` (its `MetricsTime.ONE_WEEK` is
+    /// 10080); Node's `Queue.getMetrics` reads them. Off by default, as in BullMQ.
+    pub fn metrics(mut self, max_data_points: u64) -> Self {
+        self.metrics = Some(max_data_points.max(1));
         self
     }
 
@@ -365,6 +375,7 @@ impl Worker<()> {
             remove_on_fail: None,
             on_error: Arc::new(|_| {}),
             backoff_strategies: HashMap::new(),
+            metrics: None,
             topology: Topology::Single,
         }
     }

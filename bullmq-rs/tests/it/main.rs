@@ -21,3 +21,4 @@ mod wait_until_finished;
 mod worker;
 mod worker_interop;
 mod worker_lifecycle;
+mod worker_metrics;
