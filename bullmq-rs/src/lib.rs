@@ -30,4 +30,5 @@ pub use queue::{DEFAULT_MAX_LEN_EVENTS, DEFAULT_PREFIX, NewJob, Queue, QueueBuil
 pub use scheduler::{JobScheduler, SchedulerTemplate};
 pub use worker::{
     ActiveJob, JobCancellation, JobError, Limiter, Worker, WorkerBuilder, WorkerControl,
+    WorkerEvent,
 };

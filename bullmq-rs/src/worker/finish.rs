@@ -10,9 +10,9 @@ use std::sync::atomic::Ordering;
 use serde_json::Value;
 use tokio::sync::watch;
 
-use super::Shared;
 use super::backoff::{self, BackoffStrategies, Next};
 use super::job::{ActiveJob, JobError};
+use super::{Shared, WorkerEvent};
 use crate::codec;
 use crate::job::{Job, JobId, JobState};
 use crate::options::RemoveOn;
@@ -95,6 +95,7 @@ where
                 taken.cancel.clone(),
                 shared.clone(),
             );
+            shared.emit(&WorkerEvent::Active(&job));
             let mut cancel = taken.cancel.clone();
             // `false` when the job ends otherwise (its cancellation dropped).
             let given_up = async move { cancel.wait_for(|fired| *fired).await.is_ok() };
@@ -155,6 +156,10 @@ async fn finish(
 ) -> Result<Option<Fetched>> {
     let err = match result {
         Ok(value) => match complete(shared, job, token, &value, next).await {
+            Ok(fetched) => {
+                shared.emit(&WorkerEvent::Completed(job, &value));
+                return Ok(fetched);
+            }
             // A parent whose children are not all done cannot complete: BullMQ's worker
             // fails the attempt with these messages instead.
             Err(Error::Script {
@@ -211,7 +216,8 @@ async fn finish(
         lifo: job.opts.lifo == Some(true),
         fields_json: &fields,
     };
-    match after {
+    let retried = !matches!(after, AfterFailure::Fail(_));
+    let ended = match after {
         AfterFailure::RetryNow => SCRIPTS
             .retry_job
             .call(&mut conn, &shared.keys, major, &retry(0))
@@ -243,7 +249,15 @@ async fn finish(
             };
             end_for_good(shared, &finish, next).await
         }
+    };
+    if ended.is_ok() {
+        shared.emit(&WorkerEvent::Failed {
+            job,
+            error: &err,
+            retried,
+        });
     }
+    ended
 }
 
 /// The handler asked to run the job again at `until` ([`JobError::delayed`]).

@@ -89,7 +89,13 @@ impl ActiveJob {
     /// exists, [`crate::Error::Redis`].
     pub async fn update_progress<T: Serialize + ?Sized>(&self, progress: &T) -> Result<()> {
         let json = serde_json::to_string(progress)?;
-        self.update(JobUpdate::Progress(&json)).await.map(drop)
+        self.update(JobUpdate::Progress(&json)).await?;
+        if self.shared.options.on_event.is_some() {
+            let value: serde_json::Value = serde_json::from_str(&json)?;
+            self.shared
+                .emit(&super::WorkerEvent::Progress(&self.job, &value));
+        }
+        Ok(())
     }
 
     /// Appends a line to the job's logs (trimmed to the job's `keepLogs`); returns how

@@ -6,6 +6,7 @@
 mod backoff;
 mod client_name;
 mod control;
+mod events;
 mod fetch;
 mod finish;
 mod job;
@@ -24,6 +25,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use control::WorkerControl;
+pub use events::WorkerEvent;
 pub use job::{ActiveJob, JobCancellation, JobError};
 
 use control::{Cancel, RunState, Stop};
@@ -46,6 +48,7 @@ pub struct Limiter {
 }
 
 type ErrorHook = Arc<dyn Fn(&Error) + Send + Sync>;
+type EventHook = Arc<dyn Fn(&WorkerEvent<'_>) + Send + Sync>;
 
 /// Options of a [`Worker`], with BullMQ's defaults.
 #[derive(Clone)]
@@ -64,6 +67,7 @@ pub struct WorkerBuilder {
     remove_on_complete: Option<RemoveOn>,
     remove_on_fail: Option<RemoveOn>,
     on_error: ErrorHook,
+    on_event: Option<EventHook>,
     backoff_strategies: backoff::BackoffStrategies,
     metrics: Option<u64>,
     topology: Topology,
@@ -199,6 +203,31 @@ impl WorkerBuilder {
         self
     }
 
+    /// Called with what happens in the worker: a job active, its progress, completed,
+    /// failed, a stalled job taken back, an error (BullMQ's `worker.on(...)`). Runs inline
+    /// in the worker's tasks, so it should be quick: send to a channel for slow work.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> bullmq_rs::Result<()> {
+    /// use bullmq_rs::{ActiveJob, JobError, Worker, WorkerEvent};
+    ///
+    /// let worker = Worker::builder("emails")
+    ///     .on_event(|event| {
+    ///         if let WorkerEvent::Failed { job, error, retried } = event {
+    ///             eprintln!("job {} failed: {error} (retried: {retried})", job.id);
+    ///         }
+    ///     })
+    ///     .connect("redis://127.0.0.1:6379", |job: ActiveJob| async move {
+    ///         Ok::<_, JobError>(job.data.clone())
+    ///     })
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn on_event(mut self, hook: impl Fn(&WorkerEvent<'_>) + Send + Sync + 'static) -> Self {
+        self.on_event = Some(Arc::new(hook));
+        self
+    }
+
     /// Talks to a Redis Cluster: `url` is any of its nodes; the prefix (or the name) must
     /// hold a hash tag such as `{sellsy}`.
     pub fn cluster(self) -> Self {
@@ -320,6 +349,13 @@ impl Shared {
 
     fn report(&self, err: &Error) {
         (self.options.on_error)(err);
+        self.emit(&WorkerEvent::Error(err));
+    }
+
+    fn emit(&self, event: &WorkerEvent<'_>) {
+        if let Some(hook) = &self.options.on_event {
+            hook(event);
+        }
     }
 
     fn lock_ms(&self) -> u64 {
@@ -374,6 +410,7 @@ impl Worker<()> {
             remove_on_complete: None,
             remove_on_fail: None,
             on_error: Arc::new(|_| {}),
+            on_event: None,
             backoff_strategies: HashMap::new(),
             metrics: None,
             topology: Topology::Single,

@@ -19,6 +19,7 @@ mod sentinel;
 mod steps;
 mod wait_until_finished;
 mod worker;
+mod worker_events;
 mod worker_interop;
 mod worker_lifecycle;
 mod worker_metrics;
