@@ -14,10 +14,10 @@ use testkit::RedisServer;
 
 use crate::steps::{PREFIX, QUEUE};
 
-fn node_view(redis: &RedisServer) -> Value {
+fn node_view(redis: &RedisServer, major: u8) -> Value {
     testkit::node::run(
         "worker-view.js",
-        &json!({"redisUrl": redis.url(), "major": 6, "prefix": PREFIX, "queue": QUEUE}),
+        &json!({"redisUrl": redis.url(), "major": major, "prefix": PREFIX, "queue": QUEUE}),
     )
 }
 
@@ -58,12 +58,16 @@ async fn node_get_workers_lists_rust_workers_by_client_name() {
         runs.push(tokio::spawn(worker.run()));
     }
 
-    let view = tokio::task::spawn_blocking(move || (node_view(&redis), redis))
-        .await
-        .unwrap();
+    // The server goes with the blocking task and comes back, alive until the workers close.
+    let (views, _redis) =
+        tokio::task::spawn_blocking(move || ([node_view(&redis, 5), node_view(&redis, 6)], redis))
+            .await
+            .unwrap();
 
-    // base64("q") = "cQ==", as Node names its own workers.
-    assert_eq!(view.0["workers"], json!(["bull:cQ==", "bull:cQ==:w:alpha"]));
+    // base64("q") = "cQ==", as Node (5 and 6) names its own workers.
+    for view in views {
+        assert_eq!(view["workers"], json!(["bull:cQ==", "bull:cQ==:w:alpha"]));
+    }
     for control in &controls {
         control.close(Duration::from_secs(1)).await;
     }
