@@ -193,17 +193,29 @@ pub(crate) fn open_lazy(
     })
 }
 
-/// Names the connection (`CLIENT SETNAME`), as BullMQ names its workers' connections.
+/// Names the connection (`CLIENT SETNAME`), as BullMQ names its workers' connections;
+/// `false` when the server has no `CLIENT` command (some hosted Redis), which BullMQ
+/// tolerates too.
 ///
 /// # Errors
-/// [`Error::Redis`] when Redis refuses or cannot be reached.
-pub(crate) async fn set_name(conn: &mut Connection, name: &str) -> Result<()> {
-    redis::cmd("CLIENT")
+/// [`Error::Redis`] when Redis refuses otherwise or cannot be reached.
+pub(crate) async fn set_name(conn: &mut Connection, name: &str) -> Result<bool> {
+    let named = redis::cmd("CLIENT")
         .arg("SETNAME")
         .arg(name)
         .exec_async(conn)
-        .await?;
-    Ok(())
+        .await;
+    match named {
+        Ok(()) => Ok(true),
+        Err(err) => {
+            let message = err.to_string().to_lowercase();
+            if message.contains("unknown command") && message.contains("client") {
+                Ok(false)
+            } else {
+                Err(err.into())
+            }
+        }
+    }
 }
 
 /// Sends `command` on a connection that keeps the client name `name` across reconnects: the

@@ -175,11 +175,13 @@ where
                 command
                     .arg(&self.shared.keys.marker)
                     .arg(format!("{:.3}", block.as_secs_f64()));
-                let popped = connection::named_call(
-                    self.shared.blocking.clone(),
-                    &self.shared.client_name,
-                    command,
-                );
+                let conn = self.shared.blocking.clone();
+                let popped = async {
+                    match &self.shared.client_name {
+                        Some(name) => connection::named_call(conn, name, command).await,
+                        None => command.query_async::<redis::Value>(&mut conn.clone()).await,
+                    }
+                };
                 // A connection that stopped answering must not stall the loop.
                 if let Ok(Err(err)) =
                     tokio::time::timeout(block + Duration::from_secs(2), popped).await

@@ -264,9 +264,10 @@ impl WorkerBuilder {
             ..ConnectionSettings::default()
         };
         let mut blocking = connection::open(url, blocking_settings, &self.topology).await?;
-        let client_name =
-            client_name::client_name(&self.prefix, &self.name, self.worker_name.as_deref());
-        connection::set_name(&mut blocking, &client_name).await?;
+        let name = client_name::client_name(&self.prefix, &self.name, self.worker_name.as_deref());
+        let client_name = connection::set_name(&mut blocking, &name)
+            .await?
+            .then_some(name);
         let shared = Shared {
             keys,
             conn,
@@ -292,8 +293,9 @@ pub(crate) struct Shared {
     keys: QueueKeys,
     conn: Connection,
     blocking: Connection,
-    /// The blocking connection's `CLIENT SETNAME`, by which Node's `getWorkers` finds us.
-    client_name: String,
+    /// The blocking connection's `CLIENT SETNAME`, by which Node's `getWorkers` finds us
+    /// (`None` where the server has no `CLIENT` command).
+    client_name: Option<String>,
     worker_id: String,
     next_token: AtomicU64,
     /// Jobs running here, with their lock tokens.

@@ -224,3 +224,30 @@ async fn pause_resume_and_concurrency_change_while_running() {
     control.close(Duration::from_secs(1)).await;
     run.await.unwrap().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_without_client_commands_still_runs_workers() {
+    // Some hosted Redis lack CLIENT; BullMQ then runs its workers unnamed.
+    let redis = RedisServer::start_with(&["--rename-command", "CLIENT", "\"\""]);
+    let no_client = redis::cmd("CLIENT")
+        .arg("GETNAME")
+        .query::<redis::Value>(&mut redis.connection(0));
+    assert!(no_client.is_err(), "CLIENT still answers: {no_client:?}");
+    let queue = Queue::connect(&redis.url(), QUEUE).await.unwrap();
+    add_jobs(&queue, (0..3).map(|_| json!({}))).await;
+    let worker = Worker::builder(QUEUE)
+        .drain_delay(Duration::from_millis(50))
+        .connect(&redis.url(), sleepy)
+        .await
+        .unwrap();
+    let counter = queue.clone();
+    let done = async move {
+        while counter.get_job_counts().await.unwrap().completed < 3 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), worker.run_until(done))
+        .await
+        .expect("the jobs complete")
+        .unwrap();
+}
