@@ -5,7 +5,10 @@
 //
 // stdin:  {"redisUrl","major","prefix","queue","concurrency","expect","timeoutMs",
 //          optional "untilTotal" (stop once the whole queue, whoever processed it, has that
-//          many completed + failed jobs), "lockDuration", "stalledInterval", "maxStalledCount"}
+//          many completed + failed jobs), "lockDuration", "stalledInterval", "maxStalledCount",
+//          "backoffStrategy": true for the custom strategy of the Rust tests: type "linear"
+//          waits attemptsMade * data.stepMs, any other custom type fails the job (-1),
+//          "metricsMaxDataPoints" to collect metrics}
 // A job whose data has "sleepMs" sleeps that long first; "fail": true throws.
 // stdout: {"processed":[{id,name,attemptsMade}],"completed":[ids],"failed":[ids]}
 
@@ -42,6 +45,15 @@ async function main() {
     ...(input.lockDuration ? { lockDuration: input.lockDuration } : {}),
     ...(input.stalledInterval ? { stalledInterval: input.stalledInterval } : {}),
     ...(input.maxStalledCount !== undefined ? { maxStalledCount: input.maxStalledCount } : {}),
+    ...(input.metricsMaxDataPoints ? { metrics: { maxDataPoints: input.metricsMaxDataPoints } } : {}),
+    ...(input.backoffStrategy
+      ? {
+          settings: {
+            backoffStrategy: (attemptsMade, type, err, job) =>
+              type === 'linear' ? attemptsMade * job.data.stepMs : -1,
+          },
+        }
+      : {}),
   });
   worker.on('error', (err) => process.stderr.write(`worker error: ${err.message}\n`));
 

@@ -1,18 +1,19 @@
 --[[ move_to_finished: end a job as completed or failed for good (BullMQ's moveToFinished).
   KEYS  1 wait  2 active  3 prioritized  4 events  5 stalled  6 delayed  7 paused  8 meta
         9 pc  10 marker  11 target set (completed or failed)  12 job  13 id  14 limiter
+        15 metrics hash of the target (metrics:completed or metrics:failed)
   ARGV  1 job id  2 now ms  3 field (returnvalue or failedReason)  4 its value
         5 target ("completed" or "failed")  6 key prefix  7 lock token
         8 keep count (-1 all, 0 none, n the last n)  9 keep age in s ("" = any)
         10 most jobs removed per trim  11 attempts allowed  12 fields to write (JSON pairs)
-        13 BullMQ major  14.. to take the next job in the same call (BullMQ's fetchNext):
+        13 BullMQ major  14 most metrics data points ("" = no metrics)
+        15.. to take the next job in the same call (BullMQ's fetchNext):
         lock token, lock duration ms, limiter max, limiter duration ms, worker name
         (absent = finish only)
   Returns 0, the answer of fetchJob when asked for the next job, or -1 no such job, -2 lock
   lost, -3 job not active, -4 pending children, -6 lock held by another worker, -9 a child
   that had to succeed failed.
-  A child tells its parent, which may be in another queue (see parent.lua).
-  Not handled: metrics. ]]
+  A child tells its parent, which may be in another queue (see parent.lua). ]]
 local jobId, now, target = ARGV[1], ARGV[2], ARGV[5]
 local jobKey = KEYS[12]
 local q = {
@@ -68,11 +69,14 @@ emitEvent(q.events, nil, target, "jobId", jobId, ARGV[3], ARGV[4], "prev", "acti
 if target == "failed" and attemptsMade >= (tonumber(ARGV[11]) or 0) then
   emitEvent(q.events, nil, "retries-exhausted", "jobId", jobId, "attemptsMade", attemptsMade)
 end
+if ARGV[14] ~= "" then
+  recordMetrics(KEYS[15], tonumber(ARGV[14]), tonumber(now))
+end
 announce(q, context.pausedOrMaxed)
-if ARGV[14] then
+if ARGV[15] then
   local next = fetchJob(q, context, {
-    now = tonumber(now), token = ARGV[14], lockMs = ARGV[15], limitMax = tonumber(ARGV[16]),
-    limitMs = tonumber(ARGV[17]), workerName = ARGV[18],
+    now = tonumber(now), token = ARGV[15], lockMs = ARGV[16], limitMax = tonumber(ARGV[17]),
+    limitMs = tonumber(ARGV[18]), workerName = ARGV[19],
   })
   -- As BullMQ: any answer but "nothing at all" is returned, and only then is `drained` checked.
   if next then return next end

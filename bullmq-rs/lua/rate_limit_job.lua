@@ -1,6 +1,7 @@
 --[[ rate_limit_job: the handler hit an outside rate limit (e.g. HTTP 429): rate-limit the
   whole queue for a while and put the job back at the front, without counting an attempt
-  (BullMQ's queue rateLimit followed by moveJobFromActiveToWait).
+  (BullMQ's queue rateLimit followed by moveJobFromActiveToWait). With a rate limit of 0
+  ms, only the move back: a closing worker hands back a job it gives up.
   KEYS  1 active  2 wait  3 stalled  4 paused  5 meta  6 limiter  7 prioritized  8 marker
         9 events  10 job
   ARGV  1 job id  2 lock token  3 rate limit ms  4 BullMQ major
@@ -12,8 +13,10 @@ if redis.call("EXISTS", jobKey) == 0 then return -1 end
 local locked = releaseLock(jobKey, KEYS[3], jobId, ARGV[2])
 if locked < 0 then return locked end
 
--- Number.MAX_SAFE_INTEGER, as BullMQ writes it: no limiter max can be below it.
-redis.call("SET", KEYS[6], "9007199254740991", "PX", ARGV[3])
+if tonumber(ARGV[3]) > 0 then
+  -- Number.MAX_SAFE_INTEGER, as BullMQ writes it: no limiter max can be below it.
+  redis.call("SET", KEYS[6], "9007199254740991", "PX", ARGV[3])
+end
 if redis.call("LREM", KEYS[1], 1, jobId) > 0 then
   local q = {
     major = tonumber(ARGV[4]), wait = KEYS[2], pausedList = KEYS[4], marker = KEYS[8],

@@ -31,4 +31,7 @@ pub use queue::{DEFAULT_MAX_LEN_EVENTS, DEFAULT_PREFIX, NewJob, Queue, QueueBuil
 pub use queue::{GlobalRateLimit, JobLogs, QueueMeta, WorkerClient};
 pub use queue::{RemoveOptions, RetryJobsOptions, RetryOptions};
 pub use scheduler::{JobScheduler, SchedulerTemplate};
-pub use worker::{ActiveJob, JobError, Limiter, Worker, WorkerBuilder};
+pub use worker::{
+    ActiveJob, JobCancellation, JobError, Limiter, Worker, WorkerBuilder, WorkerControl,
+    WorkerEvent,
+};

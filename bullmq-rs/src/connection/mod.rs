@@ -216,6 +216,51 @@ pub(crate) fn open_lazy(
     })
 }
 
+/// Names the connection (`CLIENT SETNAME`), as BullMQ names its workers' connections;
+/// `false` when the server has no `CLIENT` command (some hosted Redis), which BullMQ
+/// tolerates too.
+///
+/// # Errors
+/// [`Error::Redis`] when Redis refuses otherwise or cannot be reached.
+pub(crate) async fn set_name(conn: &mut Connection, name: &str) -> Result<bool> {
+    let named = redis::cmd("CLIENT")
+        .arg("SETNAME")
+        .arg(name)
+        .exec_async(conn)
+        .await;
+    match named {
+        Ok(()) => Ok(true),
+        Err(err) => {
+            let message = err.to_string().to_lowercase();
+            if message.contains("unknown command") && message.contains("client") {
+                Ok(false)
+            } else {
+                Err(err.into())
+            }
+        }
+    }
+}
+
+/// Sends `command` on a connection that keeps the client name `name` across reconnects: the
+/// name is set again in the same pipeline, so it lands on the very connection the command
+/// runs on (a cluster sets it on every node first, as it routes `CLIENT SETNAME`).
+pub(crate) async fn named_call(
+    mut conn: Connection,
+    name: &str,
+    command: Cmd,
+) -> redis::RedisResult<Value> {
+    let mut setname = redis::cmd("CLIENT");
+    setname.arg("SETNAME").arg(name);
+    if let Connection::Cluster(_) = conn {
+        setname.exec_async(&mut conn).await?;
+        return command.query_async(&mut conn).await;
+    }
+    let mut pipe = redis::pipe();
+    pipe.add_command(setname).ignore().add_command(command);
+    let mut replies: Vec<Value> = pipe.query_async(&mut conn).await?;
+    Ok(replies.pop().unwrap_or(Value::Nil))
+}
+
 /// The URLs of a comma-separated list (cluster seeds, sentinels), never empty.
 fn split_urls(urls: &str) -> Result<Vec<&str>> {
     let list: Vec<&str> = urls

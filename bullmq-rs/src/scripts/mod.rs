@@ -153,6 +153,7 @@ const MOVE_TO_FINISHED: &str = lua!(
     "deduplicate",
     "finish_checks",
     "finished",
+    "metrics",
     "fetch_job"
 );
 const RETRY_JOB: &str = lua!(

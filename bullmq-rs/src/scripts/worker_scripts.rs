@@ -119,6 +119,8 @@ pub(crate) struct Finish<'a> {
     pub(crate) attempts: u32,
     /// JSON array of field, value pairs written first.
     pub(crate) fields_json: &'a str,
+    /// Most metrics data points kept, when the worker collects metrics.
+    pub(crate) metrics: Option<u64>,
 }
 
 /// Completed with a return value (JSON), or failed with a reason.
@@ -127,7 +129,7 @@ pub(crate) enum Outcome<'a> {
     Failed(&'a str),
 }
 
-pub(crate) struct MoveToFinished(pub(super) Script<14>);
+pub(crate) struct MoveToFinished(pub(super) Script<15>);
 
 impl MoveToFinished {
     /// Ends the job; with `next`, also takes the next job in the same call and returns
@@ -145,6 +147,7 @@ impl MoveToFinished {
             Outcome::Failed(reason) => (&keys.failed, "failed", "failedReason", reason),
         };
         let job_key = keys.job(finish.job_id);
+        let metrics_key = keys.metrics(target);
         let script_keys = [
             keys.wait.as_str(),
             &keys.active,
@@ -160,6 +163,7 @@ impl MoveToFinished {
             &job_key,
             &keys.id,
             &keys.limiter,
+            &metrics_key,
         ];
         let (count, age, limit) = finish.keep;
         let mut argv: Vec<String> = [
@@ -176,6 +180,10 @@ impl MoveToFinished {
             &finish.attempts.to_string(),
             finish.fields_json,
             major.as_arg(),
+            &finish
+                .metrics
+                .map(|points| points.to_string())
+                .unwrap_or_default(),
         ]
         .map(str::to_owned)
         .to_vec();
@@ -245,11 +253,13 @@ impl RetryJob {
 pub(crate) struct MoveToDelayed(pub(super) Script<7>);
 
 impl MoveToDelayed {
+    /// Delays the job by `retry.delay_ms`; `skip_attempt` counts no attempt (`atm`).
     pub(crate) async fn call(
         &self,
         conn: &mut Connection,
         keys: &QueueKeys,
         retry: &Retry<'_>,
+        skip_attempt: bool,
     ) -> Result<()> {
         let job_key = keys.job(retry.job_id);
         let script_keys = [
@@ -261,12 +271,13 @@ impl MoveToDelayed {
             &keys.meta,
             &keys.stalled,
         ];
-        let argv = [
+        let argv: [&str; 6] = [
             &retry.now.to_string(),
             retry.job_id.as_str(),
             retry.token,
             &retry.delay_ms.to_string(),
             retry.fields_json,
+            if skip_attempt { "1" } else { "0" },
         ];
         code_to_result(self.0.name(), self.0.call(conn, script_keys, argv).await?)
     }
@@ -275,6 +286,19 @@ impl MoveToDelayed {
 pub(crate) struct RateLimitJob(pub(super) Script<10>);
 
 impl RateLimitJob {
+    /// Puts the job back in front of `wait` (or in `prioritized`), lock released, no
+    /// attempt counted, the queue not rate-limited (BullMQ's moveJobFromActiveToWait).
+    pub(crate) async fn move_to_wait(
+        &self,
+        conn: &mut Connection,
+        keys: &QueueKeys,
+        major: BullmqMajor,
+        job_id: &JobId,
+        token: &str,
+    ) -> Result<()> {
+        self.call(conn, keys, major, job_id, token, 0).await
+    }
+
     /// Rate-limits the queue for `limit_ms` and puts the job back in front, no attempt counted.
     pub(crate) async fn call(
         &self,

@@ -4,15 +4,18 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use serde_json::Value;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use super::control::{RunState, Stop};
 use super::job::{ActiveJob, JobError};
 use super::{Shared, finish};
 use crate::codec;
+use crate::connection;
 use crate::scripts::{FetchArgs, Fetched, SCRIPTS};
 
 /// Longest single wait on the marker when a delayed job is due later (BullMQ's cap).
@@ -23,12 +26,11 @@ const ERROR_PAUSE: Duration = Duration::from_secs(1);
 pub(super) struct Fetcher<H> {
     shared: Arc<Shared>,
     handler: Arc<H>,
-    slots: Arc<Semaphore>,
-    /// The jobs running; dropping the fetcher (the worker's future) aborts them, as the
-    /// death of a process would.
+    /// The jobs running, one task per concurrency slot; dropping the fetcher (the worker's
+    /// future) aborts them, as the death of a process would.
     running: JoinSet<()>,
-    /// Turns true when the worker stops: job tasks then take no next job.
-    stopping: watch::Receiver<bool>,
+    /// Paused, concurrency and stopping, as [`super::WorkerControl`] sets them.
+    state: watch::Receiver<RunState>,
 }
 
 impl<H, F> Fetcher<H>
@@ -36,43 +38,28 @@ where
     H: Fn(ActiveJob) -> F + Send + Sync + 'static,
     F: Future<Output = Result<Value, JobError>> + Send + 'static,
 {
-    pub(super) fn new(
-        shared: Arc<Shared>,
-        handler: Arc<H>,
-        concurrency: usize,
-        stopping: watch::Receiver<bool>,
-    ) -> Self {
-        let slots = Arc::new(Semaphore::new(concurrency));
+    pub(super) fn new(shared: Arc<Shared>, handler: Arc<H>) -> Self {
+        let state = shared.state.subscribe();
         Self {
             shared,
             handler,
-            slots,
             running: JoinSet::new(),
-            stopping,
+            state,
         }
     }
 
-    /// Runs until `stopping` turns true, then waits for the jobs in flight to finish.
+    /// Takes jobs until the worker stops, then lets the jobs in flight finish until the
+    /// deadline, if any, and hands back those still running past it.
     pub(super) async fn run(mut self) {
-        let stopping = self.stopping.clone();
-        self.take_jobs(stopping).await;
-        while self.running.join_next().await.is_some() {}
+        self.take_jobs().await;
+        self.drain().await;
     }
 
-    /// Only waits are cut short by `stopping`: a script call in flight always completes,
-    /// so no job is taken and then forgotten.
-    async fn take_jobs(&mut self, mut stopping: watch::Receiver<bool>) {
-        loop {
-            while self.running.try_join_next().is_some() {}
-            let slot = tokio::select! {
-                slot = self.slots.clone().acquire_owned() => slot,
-                _ = stopping.changed() => return,
-            };
-            let Ok(slot) = slot else { return };
-            if *stopping.borrow() {
-                return;
-            }
-            let wait = match self.fetch(slot).await {
+    /// Only waits are cut short by a change of state: a script call in flight always
+    /// completes, so no job is taken and then forgotten.
+    async fn take_jobs(&mut self) {
+        while self.wait_for_slot().await {
+            let wait = match self.fetch().await {
                 Ok(None) => continue,
                 Ok(Some(wait)) => wait,
                 Err(err) => {
@@ -80,15 +67,62 @@ where
                     Wait::Pause(ERROR_PAUSE)
                 }
             };
+            let mut changed = self.state.clone();
             tokio::select! {
                 () = self.wait(wait) => {}
-                _ = stopping.changed() => return,
+                _ = changed.changed() => {}
             }
         }
     }
 
-    /// Takes one job into `slot`; `Some(wait)` when there was none to take.
-    async fn fetch(&mut self, slot: OwnedSemaphorePermit) -> crate::Result<Option<Wait>> {
+    /// Waits until the worker may take a job (not paused, a slot free); `false` once it
+    /// stops.
+    async fn wait_for_slot(&mut self) -> bool {
+        loop {
+            while self.running.try_join_next().is_some() {}
+            let state = self.state.borrow_and_update().clone();
+            if state.stop != Stop::Running {
+                return false;
+            }
+            if !state.paused && self.running.len() < state.concurrency {
+                return true;
+            }
+            tokio::select! {
+                Some(_) = self.running.join_next(), if !self.running.is_empty() => {}
+                _ = self.state.changed() => {}
+            }
+        }
+    }
+
+    /// Waits for the jobs in flight; past the deadline, fires their cancellation, which
+    /// makes each task hand its job back to `wait`, and waits for that.
+    async fn drain(&mut self) {
+        loop {
+            let deadline = match self.state.borrow_and_update().stop {
+                Stop::HandingBack => break,
+                Stop::Draining(deadline) => deadline,
+                Stop::Running => None,
+            };
+            let past_deadline = async {
+                match deadline {
+                    Some(deadline) => tokio::time::sleep_until(deadline).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                joined = self.running.join_next() => if joined.is_none() { return },
+                () = past_deadline => {
+                    self.shared.state.send_modify(|state| state.stop = Stop::HandingBack);
+                }
+                _ = self.state.changed() => {}
+            }
+        }
+        self.shared.cancel_all();
+        while self.running.join_next().await.is_some() {}
+    }
+
+    /// Takes one job into a new task; `Some(wait)` when there was none to take.
+    async fn fetch(&mut self) -> crate::Result<Option<Wait>> {
         let shared = &self.shared;
         let token = shared.new_token();
         let options = &shared.options;
@@ -107,18 +141,18 @@ where
             .await?;
         match fetched {
             Fetched::Job(id, hash) => {
-                shared.held().insert(id.clone(), token.clone());
-                let (shared, handler, stopping) =
-                    (shared.clone(), self.handler.clone(), self.stopping.clone());
+                let cancel = shared.hold(id.clone(), token.clone());
+                shared.busy.fetch_add(1, Ordering::Relaxed);
+                let (shared, handler) = (shared.clone(), self.handler.clone());
                 self.running.spawn(async move {
-                    finish::run_jobs(
-                        &shared,
-                        handler.as_ref(),
-                        finish::Taken { id, hash, token },
-                        &stopping,
-                    )
-                    .await;
-                    drop(slot);
+                    let first = finish::Taken {
+                        id,
+                        hash,
+                        token,
+                        cancel,
+                    };
+                    finish::run_jobs(&shared, handler.as_ref(), first).await;
+                    shared.busy.fetch_sub(1, Ordering::Relaxed);
                 });
                 Ok(None)
             }
@@ -141,8 +175,13 @@ where
                 command
                     .arg(&self.shared.keys.marker)
                     .arg(format!("{:.3}", block.as_secs_f64()));
-                let mut conn = self.shared.blocking.clone();
-                let popped = command.query_async::<redis::Value>(&mut conn);
+                let conn = self.shared.blocking.clone();
+                let popped = async {
+                    match &self.shared.client_name {
+                        Some(name) => connection::named_call(conn, name, command).await,
+                        None => command.query_async::<redis::Value>(&mut conn.clone()).await,
+                    }
+                };
                 // A connection that stopped answering must not stall the loop.
                 if let Ok(Err(err)) =
                     tokio::time::timeout(block + Duration::from_secs(2), popped).await

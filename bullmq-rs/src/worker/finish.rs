@@ -5,13 +5,14 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use serde_json::Value;
 use tokio::sync::watch;
 
-use super::Shared;
-use super::backoff::{self, Next};
+use super::backoff::{self, AfterFailure, after_failure};
 use super::job::{ActiveJob, JobError};
+use super::{Shared, WorkerEvent};
 use crate::codec;
 use crate::job::{Job, JobId, JobState};
 use crate::options::RemoveOn;
@@ -26,23 +27,26 @@ pub(super) struct Taken {
     pub(super) id: JobId,
     pub(super) hash: HashMap<String, String>,
     pub(super) token: String,
+    /// Fires when the worker hands its jobs back (closed past its deadline).
+    pub(super) cancel: watch::Receiver<bool>,
 }
 
 /// Runs `first`, then, while the worker is not stopping, the jobs that finishing each one
 /// took in the same call (BullMQ's fetchNext): one round trip per job under load.
-pub(super) async fn run_jobs<H, F>(
-    shared: &Arc<Shared>,
-    handler: &H,
-    first: Taken,
-    stopping: &watch::Receiver<bool>,
-) where
+pub(super) async fn run_jobs<H, F>(shared: &Arc<Shared>, handler: &H, first: Taken)
+where
     H: Fn(ActiveJob) -> F,
     F: Future<Output = std::result::Result<Value, JobError>> + Send + 'static,
 {
     let mut current = Some(first);
     while let Some(taken) = current.take() {
         super::schedule_next::schedule_next_run(shared, &taken).await;
-        let next_token = (!*stopping.borrow()).then(|| shared.new_token());
+        let busy = shared.busy.load(Ordering::Relaxed);
+        let next_token = shared
+            .state
+            .borrow()
+            .may_take_next(busy)
+            .then(|| shared.new_token());
         let fetched = match run_job(shared, handler, &taken, next_token.as_deref()).await {
             Ok(fetched) => fetched,
             Err(err) => {
@@ -52,8 +56,13 @@ pub(super) async fn run_jobs<H, F>(
         };
         shared.held().remove(&taken.id);
         if let (Some(Fetched::Job(id, hash)), Some(token)) = (fetched, next_token) {
-            shared.held().insert(id.clone(), token.clone());
-            current = Some(Taken { id, hash, token });
+            let cancel = shared.hold(id.clone(), token.clone());
+            current = Some(Taken {
+                id,
+                hash,
+                token,
+                cancel,
+            });
         }
     }
 }
@@ -80,8 +89,22 @@ where
         // Stalled too often (or failed by a child): BullMQ fails it without running it.
         Some(reason) => Err(JobError::unrecoverable(reason.clone())),
         None => {
-            let active = ActiveJob::new(job.clone(), taken.token.clone(), shared.clone());
-            run_handler(handler, active).await
+            let active = ActiveJob::new(
+                job.clone(),
+                taken.token.clone(),
+                taken.cancel.clone(),
+                shared.clone(),
+            );
+            shared.emit(&WorkerEvent::Active(&job));
+            let mut cancel = taken.cancel.clone();
+            // `false` when the job ends otherwise (its cancellation dropped).
+            let given_up = async move { cancel.wait_for(|fired| *fired).await.is_ok() };
+            tokio::select! {
+                result = run_handler(handler, active) => result,
+                true = given_up => {
+                    return hand_back(shared, &job.id, &taken.token).await.map(|()| None);
+                }
+            }
         }
     };
     let next = next_token.map(|token| FetchArgs {
@@ -97,13 +120,25 @@ where
     finish(shared, &job, &taken.token, result, next.as_ref()).await
 }
 
-/// Runs the handler in a task of its own, so that a panic fails the job instead of the worker.
+/// Puts a job this worker gives up (closed past its deadline) back at the front of `wait`,
+/// releasing its lock, with no attempt and no stall counted.
+async fn hand_back(shared: &Shared, id: &JobId, token: &str) -> Result<()> {
+    let mut conn = shared.conn.clone();
+    SCRIPTS
+        .rate_limit_job
+        .move_to_wait(&mut conn, &shared.keys, shared.options.major, id, token)
+        .await
+}
+
+/// Runs the handler in a task of its own, so that a panic fails the job instead of the
+/// worker; the task is aborted when this future is dropped (the job handed back).
 async fn run_handler<H, F>(handler: &H, job: ActiveJob) -> std::result::Result<Value, JobError>
 where
     H: Fn(ActiveJob) -> F,
     F: Future<Output = std::result::Result<Value, JobError>> + Send + 'static,
 {
-    match tokio::spawn(handler(job)).await {
+    let mut task = super::AbortOnDrop(tokio::spawn(handler(job)));
+    match (&mut task.0).await {
         Ok(result) => result,
         Err(join) if join.is_panic() => Err(JobError::new("the job handler panicked")),
         Err(_) => Err(JobError::new("the job handler was cancelled")),
@@ -121,6 +156,10 @@ async fn finish(
 ) -> Result<Option<Fetched>> {
     let err = match result {
         Ok(value) => match complete(shared, job, token, &value, next).await {
+            Ok(fetched) => {
+                shared.emit(&WorkerEvent::Completed(job, &value));
+                return Ok(fetched);
+            }
             // A parent whose children are not all done cannot complete: BullMQ's worker
             // fails the attempt with these messages instead.
             Err(Error::Script {
@@ -145,6 +184,11 @@ async fn finish(
         // The job is in waiting-children already; its lock went with its attempt.
         return Ok(None);
     }
+    if let Some(until) = err.delayed_until() {
+        return delay_without_attempt(shared, job, token, until)
+            .await
+            .map(|()| None);
+    }
     if let Some(limit) = err.rate_limit() {
         let limit_ms = codec::as_millis(limit).max(1);
         let mut conn = shared.conn.clone();
@@ -155,7 +199,8 @@ async fn finish(
             .await?;
         return Ok(None);
     }
-    let after = after_failure(job, &err, backoff::random_unit());
+    let strategies = &shared.options.backoff_strategies;
+    let after = after_failure(job, &err, strategies, backoff::random_unit());
     let reason = match &after {
         AfterFailure::Fail(reason) => reason.as_str(),
         _ => err.message(),
@@ -171,7 +216,8 @@ async fn finish(
         lifo: job.opts.lifo == Some(true),
         fields_json: &fields,
     };
-    match after {
+    let retried = !matches!(after, AfterFailure::Fail(_));
+    let ended = match after {
         AfterFailure::RetryNow => SCRIPTS
             .retry_job
             .call(&mut conn, &shared.keys, major, &retry(0))
@@ -181,7 +227,7 @@ async fn finish(
             let retry = retry(codec::as_millis(delay));
             SCRIPTS
                 .move_to_delayed
-                .call(&mut conn, &shared.keys, &retry)
+                .call(&mut conn, &shared.keys, &retry, false)
                 .await
                 .map(|()| None)
         }
@@ -199,10 +245,44 @@ async fn finish(
                 keep: keep_jobs(remove_on),
                 attempts: job.opts.attempts.unwrap_or(0),
                 fields_json: &fields,
+                metrics: shared.options.metrics,
             };
             end_for_good(shared, &finish, next).await
         }
+    };
+    if ended.is_ok() {
+        shared.emit(&WorkerEvent::Failed {
+            job,
+            error: &err,
+            retried,
+        });
     }
+    ended
+}
+
+/// The handler asked to run the job again at `until` ([`JobError::delayed`]).
+async fn delay_without_attempt(
+    shared: &Shared,
+    job: &Job,
+    token: &str,
+    until: std::time::SystemTime,
+) -> Result<()> {
+    let left = until
+        .duration_since(std::time::SystemTime::now())
+        .unwrap_or_default();
+    let retry = Retry {
+        job_id: &job.id,
+        token,
+        now: codec::now_millis(),
+        delay_ms: codec::as_millis(left),
+        lifo: false,
+        fields_json: "",
+    };
+    let mut conn = shared.conn.clone();
+    SCRIPTS
+        .move_to_delayed
+        .call(&mut conn, &shared.keys, &retry, true)
+        .await
 }
 
 async fn complete(
@@ -226,6 +306,7 @@ async fn complete(
         keep: keep_jobs(remove_on),
         attempts: job.opts.attempts.unwrap_or(0),
         fields_json: "",
+        metrics: shared.options.metrics,
     };
     end_for_good(shared, &finish, next).await
 }
@@ -241,40 +322,6 @@ async fn end_for_good(
         .move_to_finished
         .call(&mut conn, &shared.keys, shared.options.major, finish, next)
         .await
-}
-
-/// What a failed attempt leads to, as BullMQ's worker decides it.
-#[derive(Debug, Clone, PartialEq)]
-enum AfterFailure {
-    /// Back to `wait` at once.
-    RetryNow,
-    /// Back after this delay (backoff, or the delay the failure asked for).
-    RetryAfter(std::time::Duration),
-    /// Failed for good, with this reason.
-    Fail(String),
-}
-
-/// Retry while attempts remain (`attemptsMade + 1 < attempts`) and the failure is not
-/// unrecoverable; a backoff strategy this worker does not know fails the job, as in
-/// BullMQ. `random` in [0, 1) drives the backoff's jitter.
-fn after_failure(job: &Job, err: &JobError, random: f64) -> AfterFailure {
-    let attempts_made = job.attempts_made + 1;
-    if err.is_unrecoverable() || attempts_made >= u64::from(job.opts.attempts.unwrap_or(0)) {
-        return AfterFailure::Fail(err.message().to_owned());
-    }
-    if let Some(delay) = err.retry_delay() {
-        return AfterFailure::RetryAfter(delay);
-    }
-    match backoff::next_try(job.opts.backoff.as_ref(), attempts_made, random) {
-        Next::Now => AfterFailure::RetryNow,
-        Next::After(delay) => AfterFailure::RetryAfter(delay),
-        Next::Unknown => {
-            let kind = job.opts.backoff.as_ref().map_or("", |b| b.kind());
-            AfterFailure::Fail(format!(
-                "Unknown backoff strategy {kind}. If a custom backoff strategy is used, specify it when the queue is created."
-            ))
-        }
-    }
 }
 
 /// `failedReason` and the stack traces so far plus this one, trimmed to the job's
@@ -327,6 +374,7 @@ async fn fail_unreadable(shared: &Shared, id: &JobId, token: &str, err: &Error) 
         keep: keep_jobs(None),
         attempts: 0,
         fields_json: "",
+        metrics: shared.options.metrics,
     };
     end_for_good(shared, &finish, None).await.map(drop)
 }
@@ -337,49 +385,6 @@ mod tests {
 
     use super::*;
     use crate::options::KeepJobs;
-
-    fn job(attempts_made: u64, opts: &str) -> Job {
-        let mut hash = HashMap::new();
-        hash.insert("name".to_owned(), "n".to_owned());
-        hash.insert("opts".to_owned(), opts.to_owned());
-        hash.insert("atm".to_owned(), attempts_made.to_string());
-        Job::from_hash("1".into(), JobState::Active, hash).unwrap()
-    }
-
-    #[test]
-    fn failures_retry_while_attempts_remain() {
-        let retrying = job(
-            0,
-            r#"{"attempts":3,"backoff":{"delay":100,"type":"exponential"}}"#,
-        );
-        assert_eq!(
-            after_failure(&retrying, &JobError::new("x"), 0.5),
-            AfterFailure::RetryAfter(Duration::from_millis(100))
-        );
-        let last = job(2, r#"{"attempts":3,"backoff":100}"#);
-        assert_eq!(
-            after_failure(&last, &JobError::new("x"), 0.5),
-            AfterFailure::Fail("x".to_owned())
-        );
-        let no_backoff = job(0, r#"{"attempts":2}"#);
-        assert_eq!(
-            after_failure(&no_backoff, &JobError::new("x"), 0.5),
-            AfterFailure::RetryNow
-        );
-        assert_eq!(
-            after_failure(&no_backoff, &JobError::unrecoverable("bad"), 0.5),
-            AfterFailure::Fail("bad".to_owned())
-        );
-        let asked = JobError::retry_after("429", Duration::from_secs(2));
-        assert_eq!(
-            after_failure(&no_backoff, &asked, 0.5),
-            AfterFailure::RetryAfter(Duration::from_secs(2))
-        );
-        let custom = job(0, r#"{"attempts":2,"backoff":{"type":"linear","delay":5}}"#);
-        assert!(
-            matches!(after_failure(&custom, &JobError::new("x"), 0.5), AfterFailure::Fail(reason) if reason.starts_with("Unknown backoff strategy linear"))
-        );
-    }
 
     #[test]
     fn keep_jobs_follows_bullmq() {

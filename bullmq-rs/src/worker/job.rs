@@ -4,9 +4,11 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::Deref;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::sync::watch;
 
 use super::Shared;
 use crate::Result;
@@ -20,12 +22,59 @@ use crate::scripts::{JobUpdate, SCRIPTS};
 pub struct ActiveJob {
     job: Job,
     token: String,
+    cancel: watch::Receiver<bool>,
     shared: Arc<Shared>,
 }
 
 impl ActiveJob {
-    pub(super) fn new(job: Job, token: String, shared: Arc<Shared>) -> Self {
-        Self { job, token, shared }
+    pub(super) fn new(
+        job: Job,
+        token: String,
+        cancel: watch::Receiver<bool>,
+        shared: Arc<Shared>,
+    ) -> Self {
+        Self {
+            job,
+            token,
+            cancel,
+            shared,
+        }
+    }
+
+    /// Resolves when the worker gives this job up: closed with
+    /// [`super::WorkerControl::close`] and the deadline passed. The job then goes back to
+    /// `wait` and the handler's future is dropped; work the handler started elsewhere (a
+    /// spawned task, a child process) can await this to stop.
+    ///
+    /// ```no_run
+    /// # async fn handle(job: bullmq_rs::ActiveJob) -> Result<serde_json::Value, bullmq_rs::JobError> {
+    /// let watched = job.cancellation();
+    /// tokio::spawn(async move {
+    ///     watched.cancelled().await;
+    ///     // kill the child process, roll back...
+    /// });
+    /// # Ok(serde_json::Value::Null) }
+    /// ```
+    pub async fn cancelled(&self) {
+        self.cancellation().cancelled().await;
+    }
+
+    /// Whether [`ActiveJob::cancelled`] has fired.
+    pub fn is_cancelled(&self) -> bool {
+        *self.cancel.borrow()
+    }
+
+    /// The job's cancellation as a value of its own, to hand to other tasks.
+    pub fn cancellation(&self) -> JobCancellation {
+        JobCancellation(self.cancel.clone())
+    }
+
+    /// The job's data as `T` (BullMQ's typed `Job<T>`).
+    ///
+    /// # Errors
+    /// [`crate::Error::Serialize`] when the data does not fit `T`.
+    pub fn data_as<T: DeserializeOwned>(&self) -> Result<T> {
+        Ok(T::deserialize(&self.job.data)?)
     }
 
     /// The job as read when it was taken.
@@ -40,7 +89,13 @@ impl ActiveJob {
     /// exists, [`crate::Error::Redis`].
     pub async fn update_progress<T: Serialize + ?Sized>(&self, progress: &T) -> Result<()> {
         let json = serde_json::to_string(progress)?;
-        self.update(JobUpdate::Progress(&json)).await.map(drop)
+        self.update(JobUpdate::Progress(&json)).await?;
+        if self.shared.options.on_event.is_some() {
+            let value: serde_json::Value = serde_json::from_str(&json)?;
+            self.shared
+                .emit(&super::WorkerEvent::Progress(&self.job, &value));
+        }
+        Ok(())
     }
 
     /// Appends a line to the job's logs (trimmed to the job's `keepLogs`); returns how
@@ -149,6 +204,26 @@ impl ActiveJob {
     }
 }
 
+/// The cancellation of a running job, fired when the worker gives the job up (see
+/// [`ActiveJob::cancelled`]). Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct JobCancellation(watch::Receiver<bool>);
+
+impl JobCancellation {
+    /// Resolves once the job is given up; never, if the job ends otherwise.
+    pub async fn cancelled(mut self) {
+        if self.0.wait_for(|fired| *fired).await.is_err() {
+            // The job ended without being given up.
+            std::future::pending::<()>().await;
+        }
+    }
+
+    /// Whether the job was given up.
+    pub fn is_cancelled(&self) -> bool {
+        *self.0.borrow()
+    }
+}
+
 impl Deref for ActiveJob {
     type Target = Job;
 
@@ -179,6 +254,7 @@ enum FailureKind {
     Retryable,
     RetryAfter(Duration),
     RateLimited(Duration),
+    Delayed(SystemTime),
     Unrecoverable,
     WaitingChildren,
 }
@@ -219,6 +295,24 @@ impl JobError {
         Self {
             kind: FailureKind::RateLimited(delay),
             ..Self::new(message)
+        }
+    }
+
+    /// Not a failure: the job is to run again at `until`, without using an attempt
+    /// (BullMQ's `job.moveToDelayed(timestamp)` followed by `DelayedError`). The worker
+    /// moves it to `delayed`, its `delay` field set to the time left.
+    pub fn delayed(until: SystemTime) -> Self {
+        Self {
+            kind: FailureKind::Delayed(until),
+            ..Self::new("delayed")
+        }
+    }
+
+    /// When the job is to run again, for a [`JobError::delayed`].
+    pub fn delayed_until(&self) -> Option<SystemTime> {
+        match self.kind {
+            FailureKind::Delayed(until) => Some(until),
+            _ => None,
         }
     }
 

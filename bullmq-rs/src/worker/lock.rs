@@ -31,7 +31,7 @@ impl LockRenewer {
                 .shared
                 .held()
                 .iter()
-                .map(|(id, token)| (id.clone(), token.clone()))
+                .map(|(id, held)| (id.clone(), held.token.clone()))
                 .collect();
             if held.is_empty() {
                 continue;

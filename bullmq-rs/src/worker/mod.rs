@@ -4,6 +4,9 @@
 //! does, retries with the job's backoff and takes back the jobs of workers that died.
 
 mod backoff;
+mod client_name;
+mod control;
+mod events;
 mod fetch;
 mod finish;
 mod job;
@@ -13,7 +16,7 @@ mod stalled;
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -21,7 +24,11 @@ use serde_json::Value;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use job::{ActiveJob, JobError};
+pub use control::WorkerControl;
+pub use events::WorkerEvent;
+pub use job::{ActiveJob, JobCancellation, JobError};
+
+use control::{Cancel, RunState, Stop};
 
 use crate::connection::{self, Connection, ConnectionSettings, Topology};
 use crate::job::JobId;
@@ -41,6 +48,7 @@ pub struct Limiter {
 }
 
 type ErrorHook = Arc<dyn Fn(&Error) + Send + Sync>;
+type EventHook = Arc<dyn Fn(&WorkerEvent<'_>) + Send + Sync>;
 
 /// Options of a [`Worker`], with BullMQ's defaults.
 #[derive(Clone)]
@@ -59,6 +67,9 @@ pub struct WorkerBuilder {
     remove_on_complete: Option<RemoveOn>,
     remove_on_fail: Option<RemoveOn>,
     on_error: ErrorHook,
+    on_event: Option<EventHook>,
+    backoff_strategies: backoff::BackoffStrategies,
+    metrics: Option<u64>,
     topology: Topology,
 }
 
@@ -151,6 +162,72 @@ impl WorkerBuilder {
         self
     }
 
+    /// Counts the jobs this worker completes and fails, per minute, in
+    /// `metrics:completed` and `metrics:failed`, keeping the last `max_data_points`
+    /// minutes, as BullMQ's `metrics: { maxDataPoints }` (its `MetricsTime.ONE_WEEK` is
+    /// 10080); Node's `Queue.getMetrics` reads them. Off by default, as in BullMQ.
+    pub fn metrics(mut self, max_data_points: u64) -> Self {
+        self.metrics = Some(max_data_points.max(1));
+        self
+    }
+
+    /// Registers a custom backoff strategy for jobs whose `backoff` has type `name`
+    /// (BullMQ's `settings.backoffStrategy`, which receives the same arguments): called
+    /// after a failed attempt that may be retried with the attempts made so far (1 after
+    /// the first failure), the type, the error and the job; it returns the delay before
+    /// the next try, zero to retry at once, or `None` to fail the job for good (BullMQ's
+    /// `-1`). The built-in `fixed` and `exponential` cannot be replaced, as in BullMQ.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> bullmq_rs::Result<()> {
+    /// use std::time::Duration;
+    /// use bullmq_rs::{ActiveJob, JobError, Worker};
+    ///
+    /// let worker = Worker::builder("emails")
+    ///     .backoff_strategy("linear", |attempts_made, _kind, _err, _job| {
+    ///         Some(Duration::from_secs(attempts_made * 10))
+    ///     })
+    ///     .connect("redis://127.0.0.1:6379", |job: ActiveJob| async move {
+    ///         Err::<serde_json::Value, _>(JobError::new("smtp down"))
+    ///     })
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn backoff_strategy(
+        mut self,
+        name: &str,
+        strategy: impl Fn(u64, &str, &JobError, &crate::Job) -> Option<Duration> + Send + Sync + 'static,
+    ) -> Self {
+        self.backoff_strategies
+            .insert(name.to_owned(), Arc::new(strategy));
+        self
+    }
+
+    /// Called with what happens in the worker: a job active, its progress, completed,
+    /// failed, a stalled job taken back, an error (BullMQ's `worker.on(...)`). Runs inline
+    /// in the worker's tasks, so it should be quick: send to a channel for slow work.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> bullmq_rs::Result<()> {
+    /// use bullmq_rs::{ActiveJob, JobError, Worker, WorkerEvent};
+    ///
+    /// let worker = Worker::builder("emails")
+    ///     .on_event(|event| {
+    ///         if let WorkerEvent::Failed { job, error, retried } = event {
+    ///             eprintln!("job {} failed: {error} (retried: {retried})", job.id);
+    ///         }
+    ///     })
+    ///     .connect("redis://127.0.0.1:6379", |job: ActiveJob| async move {
+    ///         Ok::<_, JobError>(job.data.clone())
+    ///     })
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn on_event(mut self, hook: impl Fn(&WorkerEvent<'_>) + Send + Sync + 'static) -> Self {
+        self.on_event = Some(Arc::new(hook));
+        self
+    }
+
     /// Talks to a Redis Cluster: `url` is any of its nodes; the prefix (or the name) must
     /// hold a hash tag such as `{sellsy}`.
     pub fn cluster(self) -> Self {
@@ -186,14 +263,22 @@ impl WorkerBuilder {
             response_timeout: None,
             ..ConnectionSettings::default()
         };
-        let blocking = connection::open(url, blocking_settings, &self.topology).await?;
+        let mut blocking = connection::open(url, blocking_settings, &self.topology).await?;
+        let name = client_name::client_name(&self.prefix, &self.name, self.worker_name.as_deref());
+        let client_name = connection::set_name(&mut blocking, &name)
+            .await?
+            .then_some(name);
         let shared = Shared {
             keys,
             conn,
             blocking,
+            client_name,
             worker_id: uuid::Uuid::new_v4().to_string(),
             next_token: AtomicU64::new(1),
             held: Mutex::new(HashMap::new()),
+            state: watch::Sender::new(RunState::new(self.concurrency)),
+            finished: watch::Sender::new(false),
+            busy: AtomicUsize::new(0),
             options: self,
         };
         Ok(Worker {
@@ -208,11 +293,26 @@ pub(crate) struct Shared {
     keys: QueueKeys,
     conn: Connection,
     blocking: Connection,
+    /// The blocking connection's `CLIENT SETNAME`, by which Node's `getWorkers` finds us
+    /// (`None` where the server has no `CLIENT` command).
+    client_name: Option<String>,
     worker_id: String,
     next_token: AtomicU64,
     /// Jobs running here, with their lock tokens.
-    held: Mutex<HashMap<JobId, String>>,
+    held: Mutex<HashMap<JobId, Held>>,
+    /// Paused, concurrency, stopping: set through [`WorkerControl`].
+    state: watch::Sender<RunState>,
+    /// Turns true when the worker's run has ended.
+    finished: watch::Sender<bool>,
+    /// Job tasks running (each holds one concurrency slot).
+    busy: AtomicUsize,
     options: WorkerBuilder,
+}
+
+/// A job running here: its lock token and its cancellation.
+pub(crate) struct Held {
+    token: String,
+    cancel: Cancel,
 }
 
 impl Shared {
@@ -224,7 +324,25 @@ impl Shared {
         )
     }
 
-    fn held(&self) -> std::sync::MutexGuard<'_, HashMap<JobId, String>> {
+    /// Records a job taken with `token`; returns its cancellation, already fired when the
+    /// worker is handing its jobs back.
+    fn hold(&self, id: JobId, token: String) -> watch::Receiver<bool> {
+        let mut held = self.held();
+        let fired = self.state.borrow().stop == Stop::HandingBack;
+        let cancel = watch::Sender::new(fired);
+        let receiver = cancel.subscribe();
+        held.insert(id, Held { token, cancel });
+        receiver
+    }
+
+    /// Fires the cancellation of every job running here.
+    fn cancel_all(&self) {
+        for held in self.held().values() {
+            held.cancel.send_replace(true);
+        }
+    }
+
+    fn held(&self) -> std::sync::MutexGuard<'_, HashMap<JobId, Held>> {
         // A poisoned map only means a panic elsewhere while inserting: it is still usable.
         self.held
             .lock()
@@ -233,6 +351,13 @@ impl Shared {
 
     fn report(&self, err: &Error) {
         (self.options.on_error)(err);
+        self.emit(&WorkerEvent::Error(err));
+    }
+
+    fn emit(&self, event: &WorkerEvent<'_>) {
+        if let Some(hook) = &self.options.on_event {
+            hook(event);
+        }
     }
 
     fn lock_ms(&self) -> u64 {
@@ -287,6 +412,9 @@ impl Worker<()> {
             remove_on_complete: None,
             remove_on_fail: None,
             on_error: Arc::new(|_| {}),
+            on_event: None,
+            backoff_strategies: HashMap::new(),
+            metrics: None,
             topology: Topology::Single,
         }
     }
@@ -297,48 +425,69 @@ where
     H: Fn(ActiveJob) -> F + Send + Sync + 'static,
     F: Future<Output = std::result::Result<Value, JobError>> + Send + 'static,
 {
-    /// Takes and runs jobs until `shutdown` resolves; then takes no more, lets the jobs in
-    /// flight finish (their locks renewed meanwhile) and returns. A worker that is killed
-    /// instead leaves its jobs locked until the lock expires; a stalled check (of any
-    /// worker, Node or Rust) then puts them back.
+    /// A handle to pause, resume, resize or close this worker while it runs.
+    pub fn control(&self) -> WorkerControl {
+        WorkerControl::new(self.shared.clone())
+    }
+
+    /// Takes and runs jobs until [`WorkerControl::close`] is called.
+    ///
+    /// # Errors
+    /// None so far: Redis failures are reported to [`WorkerBuilder::on_error`] and retried.
+    pub async fn run(self) -> Result<()> {
+        self.run_until(std::future::pending()).await
+    }
+
+    /// Takes and runs jobs until `shutdown` resolves (or [`WorkerControl::close`] is
+    /// called); then takes no more, lets the jobs in flight finish (their locks renewed
+    /// meanwhile) and returns. A worker that is killed instead leaves its jobs locked until
+    /// the lock expires; a stalled check (of any worker, Node or Rust) then puts them back.
     ///
     /// # Errors
     /// None so far: Redis failures are reported to [`WorkerBuilder::on_error`] and retried.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> Result<()> {
-        let (stop, stopping) = watch::channel(false);
+        let shared = self.shared.clone();
         // Background tasks end with this future, also when it is dropped.
-        let _renewer = AbortOnDrop(tokio::spawn(
-            lock::LockRenewer::new(self.shared.clone()).run(),
-        ));
+        let _renewer = AbortOnDrop(tokio::spawn(lock::LockRenewer::new(shared.clone()).run()));
         let checker = AbortOnDrop(tokio::spawn(
-            stalled::StalledChecker::new(self.shared.clone()).run(),
+            stalled::StalledChecker::new(shared.clone()).run(),
         ));
-        let fetcher = fetch::Fetcher::new(
-            self.shared.clone(),
-            self.handler.clone(),
-            self.shared.options.concurrency,
-            stopping,
-        );
-        let fetcher = fetcher.run();
+        let fetcher = fetch::Fetcher::new(shared.clone(), self.handler.clone()).run();
+        let mut stopping = shared.state.subscribe();
+        let stop_asked = async move {
+            // Without the Ref: holding it would block the state's writers.
+            let _ = stopping
+                .wait_for(|state| state.stop != Stop::Running)
+                .await
+                .map(drop);
+        };
 
-        tokio::pin!(fetcher, shutdown);
+        tokio::pin!(fetcher, shutdown, stop_asked);
         tokio::select! {
             () = &mut fetcher => {}
             () = &mut shutdown => {
-                let _ = stop.send(true);
+                shared.state.send_modify(|state| {
+                    if state.stop == Stop::Running {
+                        state.stop = Stop::Draining(None);
+                    }
+                });
                 drop(checker);
-                // Returns once the jobs in flight have finished (their locks renewed meanwhile).
+                fetcher.await;
+            }
+            () = &mut stop_asked => {
+                drop(checker);
                 fetcher.await;
             }
         }
+        shared.finished.send_replace(true);
         Ok(())
     }
 }
 
 /// Aborts a background task when dropped.
-struct AbortOnDrop(JoinHandle<()>);
+struct AbortOnDrop<T = ()>(JoinHandle<T>);
 
-impl Drop for AbortOnDrop {
+impl<T> Drop for AbortOnDrop<T> {
     fn drop(&mut self) {
         self.0.abort();
     }

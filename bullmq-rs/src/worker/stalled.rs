@@ -33,8 +33,13 @@ impl StalledChecker {
                     codec::as_millis(interval),
                 )
                 .await;
-            if let Err(err) = checked {
-                shared.report(&err);
+            match checked {
+                Ok(ids) => {
+                    for id in &ids {
+                        shared.emit(&super::WorkerEvent::Stalled(id));
+                    }
+                }
+                Err(err) => shared.report(&err),
             }
             tokio::time::sleep(interval).await;
         }
