@@ -149,7 +149,10 @@ async fn moving_the_queue_slot_to_another_primary_during_adds_loses_nothing() {
         "slot moved between job {} and job {}; adds refused to the caller: {}",
         run.before, run.after, run.refused
     );
-    assert!(run.after > run.before, "adds went on while the slot moved");
+    // The move started once a quarter of the jobs were stored and ended before the last
+    // (checked by `fault_during_adds`); whether adds also went on between its batches
+    // depends on how busy the machine is (a multi-key script meets TRYAGAIN mid-move), so
+    // it is printed above rather than asserted.
     assert_every_job_once(&run.queue, "{reshard}:jobs:wait", cluster.primary_of(slot)).await;
 }
 
