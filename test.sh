@@ -17,6 +17,11 @@ if ! command -v openssl >/dev/null 2>&1; then
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl >/dev/null
 fi
+if [ ! -d /usr/share/zoneinfo ]; then
+  echo "==> installing tzdata (time zones of the job scheduler tests)"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tzdata >/dev/null
+fi
 if ! command -v node >/dev/null 2>&1; then
   echo "==> installing Node.js"
   as_root apt-get update -qq
