@@ -191,6 +191,11 @@ fn live_traffic(port: u16, rps: u64, first: u64, stop: &AtomicBool) -> Live {
     let mut live = Live::default();
     let mut stream =
         TcpStream::connect(("127.0.0.1", port)).unwrap_or_else(|err| fail(&err.to_string()));
+    // Head and body are two writes: without this, Nagle holds the body until the server's
+    // delayed ACK, adding about 40 ms to every request.
+    stream
+        .set_nodelay(true)
+        .unwrap_or_else(|err| fail(&err.to_string()));
     let interval = Duration::from_secs_f64(1.0 / rps.max(1) as f64);
     let mut next = Instant::now();
     let mut n = first;
