@@ -161,6 +161,23 @@ fn every_getter() -> Vec<Value> {
             calls.push(logs("1", start, end, asc));
         }
     }
+    // Ids in every place: waiting, prioritized, delayed, completed, failed, active,
+    // waiting-children, added while paused (BullMQ 5's `paused` list), no hash, nothing.
+    for id in [
+        "1",
+        "5",
+        "9",
+        "c1",
+        "f2",
+        "a1",
+        "parent",
+        "13",
+        "14",
+        "ghost",
+        "no-such-job",
+    ] {
+        calls.push(json!({"op": "getJobState", "id": id}));
+    }
     calls.extend([
         logs("no-such-job", 0, -1, true),
         json!({"op": "count"}),
@@ -268,6 +285,10 @@ async fn rust_call(queue: &Queue, call: &Value) -> Value {
                 .await
                 .unwrap();
             json!(id.map(JobId::into_string))
+        }
+        "getJobState" => {
+            let id = JobId::from(call["id"].as_str().unwrap());
+            json!(queue.get_job_state(&id).await.unwrap().as_str())
         }
         "isMaxed" => json!(queue.is_maxed().await.unwrap()),
         "getMeta" => meta_as_node(queue).await,
