@@ -382,6 +382,30 @@ async fn compare_getters(major: BullmqMajor, steps: Vec<Value>, calls: Vec<Value
         report.is_empty(),
         "getters differ from Node BullMQ {major}:{report}"
     );
+    // The getJobState calls reach every state getState names.
+    let mut states: Vec<&str> = calls
+        .iter()
+        .zip(&node)
+        .filter(|(call, _)| call["op"] == "getJobState")
+        .filter_map(|(_, state)| state.as_str())
+        .collect();
+    states.sort_unstable();
+    states.dedup();
+    if !states.is_empty() {
+        assert_eq!(
+            states,
+            [
+                "active",
+                "completed",
+                "delayed",
+                "failed",
+                "prioritized",
+                "unknown",
+                "waiting",
+                "waiting-children"
+            ]
+        );
+    }
     let node_keys = dump_keyspace(&mut redis.connection(1), "bull:*");
     let rust_keys = dump_keyspace(&mut redis.connection(2), "bull:*");
     assert_same_keyspace(&rust_keys, &node_keys, major);
