@@ -17,12 +17,7 @@ pub(crate) fn as_json(job: &Job, major: BullmqMajor, state: Option<JobState>) ->
     put("name", Some(json!(job.name)));
     put("data", Some(json!(job.data.to_string())));
     put("opts", Some(opts(job, major)));
-    put(
-        "parent",
-        job.parent
-            .as_ref()
-            .map(|parent| json!({"id": parent.id.as_str(), "queueKey": parent.queue})),
-    );
+    put("parent", parent(job));
     put("parentKey", job.parent_key.as_ref().map(|key| json!(key)));
     // Node parses `progress`, 0 when the hash has none.
     put("progress", Some(job.progress.clone().unwrap_or(json!(0))));
@@ -58,6 +53,25 @@ pub(crate) fn as_json(job: &Job, major: BullmqMajor, state: Option<JobState>) ->
         put("state", Some(json!(state.as_str())));
     }
     Value::Object(out)
+}
+
+/// The `parent` field as Node's Job builds it: `{id, queueKey}`, then `true` for each of
+/// `fpof`, `rdof`, `idof`, `cpof` the job's options set.
+fn parent(job: &Job) -> Option<Value> {
+    let parent = job.parent.as_ref()?;
+    let mut out = json!({"id": parent.id.as_str(), "queueKey": parent.queue});
+    let opts = &job.opts;
+    for (flag, set) in [
+        ("fpof", opts.fail_parent_on_failure),
+        ("rdof", opts.remove_dependency_on_failure),
+        ("idof", opts.ignore_dependency_on_failure),
+        ("cpof", opts.continue_parent_on_failure),
+    ] {
+        if set == Some(true) {
+            out[flag] = json!(true);
+        }
+    }
+    Some(out)
 }
 
 /// BullMQ's abbreviated option names as stored, and Node's names for them

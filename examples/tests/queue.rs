@@ -6,7 +6,7 @@
 
 use std::process::{Command, Output};
 
-use bullmq_rs::{BullmqMajor, JobId, JobOptions, Queue};
+use bullmq_rs::{BullmqMajor, FlowJob, FlowProducer, JobId, JobOptions, Queue};
 use serde_json::{Value, json};
 use testkit::RedisServer;
 
@@ -49,7 +49,8 @@ fn opts(json: Value) -> JobOptions {
 }
 
 /// Jobs in every state of `major`: waiting (one with logs, one deduplicated), prioritized,
-/// delayed, completed, failed, active (locked), waiting for children, and, the queue
+/// delayed, completed, failed, active (locked), waiting for children, a flow's parent
+/// and child (`failParentOnFailure`), and, the queue
 /// paused, one added while paused (BullMQ 5 parks it in `paused`). Returns the queue.
 async fn every_state(redis: &RedisServer, major: BullmqMajor) -> Queue {
     let queue = Queue::builder(QUEUE)
@@ -132,8 +133,23 @@ async fn every_state(redis: &RedisServer, major: BullmqMajor) -> Queue {
             _ => cmd(&["ZADD", "{base}waiting-children", "1700000004000", id]),
         }
     }
+    let flow: FlowJob = serde_json::from_value(json!({
+        "name": "invoice", "queueName": QUEUE, "opts": {"jobId": "flow-parent"},
+        "children": [{
+            "name": "line", "queueName": QUEUE, "data": {"n": 1},
+            "opts": {"jobId": "flow-child", "failParentOnFailure": true},
+        }],
+    }))
+    .unwrap();
+    let flows = FlowProducer::connect(&redis.url()).await.unwrap();
+    flows.add(&flow).await.unwrap();
     queue.pause().await.unwrap();
-    add("while-paused", json!({"x": null}), json!({"lifo": true})).await;
+    add(
+        "while-paused",
+        json!({"x": null}),
+        json!({"lifo": true, "jobId": "late"}),
+    )
+    .await;
     queue
 }
 
@@ -236,7 +252,17 @@ async fn reads_answer_as_node(major: BullmqMajor) {
     );
 
     // `get` is the job as `jobs` prints it, plus its state, which is Node's getJobState.
-    let ids = ["1", "3", "4", "c1", "f1", "a1", "parent", "11"];
+    let ids = [
+        "1",
+        "3",
+        "4",
+        "c1",
+        "f1",
+        "a1",
+        "parent",
+        "flow-child",
+        "late",
+    ];
     let states: Vec<Value> = ids
         .iter()
         .map(|id| json!({"op": "getJobState", "id": id}))
