@@ -11,6 +11,9 @@ pub const EXIT_FAILURE: i32 = 1;
 /// Exit code for bad arguments, JSON or job options.
 pub const EXIT_USAGE: i32 = 2;
 
+/// The flags with a value every example takes.
+const COMMON_FLAGS: [&str; 4] = ["redis-url", "prefix", "bullmq-major", "sentinel"];
+
 /// The connection flags every example takes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Connection {
@@ -33,6 +36,7 @@ pub struct Args {
     /// Positional arguments, in order.
     pub positional: Vec<String>,
     flags: HashMap<String, String>,
+    switches: Vec<String>,
 }
 
 /// A command line that cannot be used; printed as one line.
@@ -55,13 +59,34 @@ impl Args {
         args: impl IntoIterator<Item = String>,
         extra_flags: &[&str],
     ) -> Result<Self, UsageError> {
+        Self::parse_with_switches(args, extra_flags, &[])
+    }
+
+    /// [`Args::parse`] where the flags named in `switches` take no value (`--force`);
+    /// [`Args::switch`] tells whether each was given.
+    ///
+    /// # Errors
+    /// As [`Args::parse`].
+    pub fn parse_with_switches(
+        args: impl IntoIterator<Item = String>,
+        extra_flags: &[&str],
+        switches: &[&str],
+    ) -> Result<Self, UsageError> {
         let mut flags = HashMap::new();
+        let mut given_switches = Vec::new();
         let mut positional = Vec::new();
         let mut cluster = false;
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
             if arg == "--cluster" {
                 cluster = true;
+                continue;
+            }
+            if let Some(switch) = arg
+                .strip_prefix("--")
+                .filter(|name| switches.contains(name))
+            {
+                given_switches.push(switch.to_owned());
                 continue;
             }
             let Some(flag) = arg.strip_prefix("--") else {
@@ -77,9 +102,7 @@ impl Args {
                     (flag.to_owned(), value)
                 }
             };
-            if !["redis-url", "prefix", "bullmq-major", "sentinel"].contains(&name.as_str())
-                && !extra_flags.contains(&name.as_str())
-            {
+            if !COMMON_FLAGS.contains(&name.as_str()) && !extra_flags.contains(&name.as_str()) {
                 return Err(UsageError(format!("unknown flag --{name}")));
             }
             flags.insert(name, value);
@@ -121,12 +144,26 @@ impl Args {
             connection,
             positional,
             flags,
+            switches: given_switches,
         })
     }
 
     /// The value of an extra flag, if given.
     pub fn flag(&self, name: &str) -> Option<&str> {
         self.flags.get(name).map(String::as_str)
+    }
+
+    /// Whether the switch `--name` (declared in [`Args::parse_with_switches`]) was given.
+    pub fn switch(&self, name: &str) -> bool {
+        self.switches.iter().any(|given| given == name)
+    }
+
+    /// The names of the extra flags and switches given, the common ones left out.
+    pub fn given(&self) -> impl Iterator<Item = &str> {
+        let flags = self.flags.keys().map(String::as_str);
+        flags
+            .filter(|name| !COMMON_FLAGS.contains(name))
+            .chain(self.switches.iter().map(String::as_str))
     }
 
     /// The value of flag `--name` as a whole number, if given.
@@ -218,6 +255,20 @@ mod tests {
         assert_eq!(args.positional, ["q"]);
         let err = parse("--cluster --sentinel=m q").unwrap_err();
         assert!(err.0.contains("exclude"), "{err}");
+    }
+
+    #[test]
+    fn switches_take_no_value() {
+        let line = "q retry --force 7 --count 3";
+        let args = Args::parse_with_switches(
+            line.split_whitespace().map(str::to_owned),
+            &["count"],
+            &["force", "all"],
+        )
+        .unwrap();
+        assert_eq!(args.positional, ["q", "retry", "7"]);
+        assert!(args.switch("force") && !args.switch("all"));
+        assert_eq!(args.number("count"), Ok(Some(3)));
     }
 
     #[test]

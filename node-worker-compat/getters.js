@@ -8,6 +8,8 @@
 //              BullMQ 5 returns as undefined, is left out)
 //              getJobCounts {types} -> {type: count}; count -> n
 //              getJobLogs {id,start,end,asc} -> {logs,count}
+//              getJobState {id} -> state name
+//              asJSON {types,start,end,asc} -> [job.asJSON(), ...] of getJobs' jobs
 //              getDeduplicationJobId {id}; isMaxed; getMeta; getVersion;
 //              getRateLimitTtl {maxJobs?}; getGlobalConcurrency; getGlobalRateLimit
 //         or, with "workers": [{"name"?}, ...], start those workers, print "ready", wait
@@ -31,6 +33,12 @@ async function runCall(queue, call) {
       return queue.count();
     case 'getJobLogs':
       return queue.getJobLogs(call.id, call.start, call.end, call.asc);
+    case 'getJobState':
+      return queue.getJobState(call.id);
+    case 'asJSON': {
+      const jobs = await queue.getJobs(call.types, call.start, call.end, call.asc);
+      return jobs.filter(Boolean).map((job) => job.asJSON());
+    }
     case 'getDeduplicationJobId':
       return queue.getDeduplicationJobId(call.id);
     case 'isMaxed':

@@ -124,6 +124,12 @@ pub struct Job {
     pub data: serde_json::Value,
     /// The options as stored, decoded from BullMQ's abbreviated names.
     pub opts: JobOptions,
+    /// The `opts` field exactly as stored: BullMQ's abbreviated names in their stored
+    /// order, options this crate does not model (`repeat`, `tm`, ...) included. Node's
+    /// `Job.asJSON()` shows the options from this.
+    pub stored_opts: serde_json::Map<String, serde_json::Value>,
+    /// The job scheduler (or repeatable job) that made this job (`rjk`).
+    pub repeat_job_key: Option<String>,
     /// Where the job is now.
     pub state: JobState,
     /// Creation time, ms since the epoch (the producer's clock).
@@ -182,9 +188,13 @@ impl Job {
         let json = |value: Option<String>| {
             value.and_then(|v| serde_json::from_str::<serde_json::Value>(&v).ok())
         };
-        let opts = match take("opts") {
-            Some(stored) => crate::codec::options_from_stored(&stored)?,
-            None => JobOptions::default(),
+        let (opts, stored_opts) = match take("opts") {
+            Some(stored) => (
+                crate::codec::options_from_stored(&stored)?,
+                // `options_from_stored` accepted it, so it is a JSON object.
+                serde_json::from_str(&stored).unwrap_or_default(),
+            ),
+            None => (JobOptions::default(), serde_json::Map::new()),
         };
         Ok(Self {
             id,
@@ -192,6 +202,8 @@ impl Job {
             name: take("name").unwrap_or_default(),
             data: json(take("data")).unwrap_or_else(|| serde_json::json!({})),
             opts,
+            stored_opts,
+            repeat_job_key: take("rjk"),
             timestamp: int(take("timestamp")).unwrap_or_default(),
             delay: int(take("delay")).unwrap_or_default(),
             priority: int(take("priority")).unwrap_or_default(),

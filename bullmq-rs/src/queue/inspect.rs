@@ -21,6 +21,31 @@ impl Queue {
         read_job(&mut self.connection(), self.keys(), id).await
     }
 
+    /// Where job `id` is now: BullMQ's `Queue.getJobState(id)`. The places are checked
+    /// in BullMQ's order (completed, failed, delayed, prioritized, active, wait, BullMQ
+    /// 5's `paused` list, which counts as waiting, waiting-children);
+    /// [`JobState::Unknown`] when none holds the id, whether or not its hash exists.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> bullmq_rs::Result<()> {
+    /// use bullmq_rs::{JobId, Queue};
+    /// let queue = Queue::connect("redis://127.0.0.1:6379", "emails").await?;
+    /// println!("job 42 is {}", queue.get_job_state(&JobId::from("42")).await?);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`crate::Error::Redis`] when Redis cannot be reached.
+    pub async fn get_job_state(&self, id: &JobId) -> Result<JobState> {
+        let places = state_lookups(self.keys(), id);
+        let mut pipe = redis::pipe();
+        for (_, cmd) in &places {
+            pipe.add_command(cmd.clone());
+        }
+        let found: Vec<Value> = pipe.query_async(&mut self.connection()).await?;
+        Ok(first_state(&places, &found))
+    }
+
     /// How many jobs the queue holds in each state.
     ///
     /// # Errors
@@ -171,10 +196,37 @@ pub(crate) async fn read_job(
     keys: &QueueKeys,
     id: &JobId,
 ) -> Result<Option<Job>> {
+    // One pipeline: the hash, then membership in each place a job can be.
+    let places = state_lookups(keys, id);
+    let mut pipe = redis::pipe();
+    pipe.hgetall(keys.job(id));
+    for (_, cmd) in &places {
+        pipe.add_command(cmd.clone());
+    }
+    let (hash, found): (HashMap<String, String>, Vec<Value>) = {
+        let mut replies = pipe.query_async::<Vec<Value>>(conn).await?.into_iter();
+        let hash = replies
+            .next()
+            .map(HashMap::from_redis_value)
+            .transpose()
+            .map_err(|err| Error::UnexpectedReply {
+                command: "HGETALL",
+                detail: err.to_string(),
+            })?
+            .unwrap_or_default();
+        (hash, replies.collect())
+    };
+    if hash.is_empty() {
+        return Ok(None);
+    }
+    Job::from_hash(id.clone(), first_state(&places, &found), hash).map(Some)
+}
+
+/// The membership test of each place a job can be, in the order BullMQ's `getState`
+/// script checks them (`getStateV2`): the first place that knows the id wins.
+fn state_lookups(keys: &QueueKeys, id: &JobId) -> [(JobState, redis::Cmd); 8] {
     let id_str = id.as_str();
-    // One pipeline: the hash, then membership in each place a job can be, in the
-    // order BullMQ's getState checks them; the first place that knows the id wins.
-    let places = [
+    [
         (
             JobState::Completed,
             redis::cmd("ZSCORE")
@@ -216,32 +268,14 @@ pub(crate) async fn read_job(
                 .arg(id_str)
                 .clone(),
         ),
-    ];
-    let mut pipe = redis::pipe();
-    pipe.hgetall(keys.job(id));
-    for (_, cmd) in &places {
-        pipe.add_command(cmd.clone());
-    }
-    let (hash, found): (HashMap<String, String>, Vec<Value>) = {
-        let mut replies = pipe.query_async::<Vec<Value>>(conn).await?.into_iter();
-        let hash = replies
-            .next()
-            .map(HashMap::from_redis_value)
-            .transpose()
-            .map_err(|err| Error::UnexpectedReply {
-                command: "HGETALL",
-                detail: err.to_string(),
-            })?
-            .unwrap_or_default();
-        (hash, replies.collect())
-    };
-    if hash.is_empty() {
-        return Ok(None);
-    }
-    let state = places
+    ]
+}
+
+/// The state of the first place whose reply is not nil, else [`JobState::Unknown`].
+fn first_state(places: &[(JobState, redis::Cmd)], found: &[Value]) -> JobState {
+    places
         .iter()
-        .zip(&found)
+        .zip(found)
         .find(|(_, reply)| !matches!(reply, Value::Nil))
-        .map_or(JobState::Unknown, |((state, _), _)| *state);
-    Job::from_hash(id.clone(), state, hash).map(Some)
+        .map_or(JobState::Unknown, |((state, _), _)| *state)
 }

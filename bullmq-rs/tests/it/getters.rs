@@ -161,6 +161,23 @@ fn every_getter() -> Vec<Value> {
             calls.push(logs("1", start, end, asc));
         }
     }
+    // Ids in every place: waiting, prioritized, delayed, completed, failed, active,
+    // waiting-children, added while paused (BullMQ 5's `paused` list), no hash, nothing.
+    for id in [
+        "1",
+        "5",
+        "9",
+        "c1",
+        "f2",
+        "a1",
+        "parent",
+        "13",
+        "14",
+        "ghost",
+        "no-such-job",
+    ] {
+        calls.push(json!({"op": "getJobState", "id": id}));
+    }
     calls.extend([
         logs("no-such-job", 0, -1, true),
         json!({"op": "count"}),
@@ -269,6 +286,10 @@ async fn rust_call(queue: &Queue, call: &Value) -> Value {
                 .unwrap();
             json!(id.map(JobId::into_string))
         }
+        "getJobState" => {
+            let id = JobId::from(call["id"].as_str().unwrap());
+            json!(queue.get_job_state(&id).await.unwrap().as_str())
+        }
         "isMaxed" => json!(queue.is_maxed().await.unwrap()),
         "getMeta" => meta_as_node(queue).await,
         "getVersion" => json!(queue.get_version().await.unwrap()),
@@ -361,6 +382,30 @@ async fn compare_getters(major: BullmqMajor, steps: Vec<Value>, calls: Vec<Value
         report.is_empty(),
         "getters differ from Node BullMQ {major}:{report}"
     );
+    // The getJobState calls reach every state getState names.
+    let mut states: Vec<&str> = calls
+        .iter()
+        .zip(&node)
+        .filter(|(call, _)| call["op"] == "getJobState")
+        .filter_map(|(_, state)| state.as_str())
+        .collect();
+    states.sort_unstable();
+    states.dedup();
+    if !states.is_empty() {
+        assert_eq!(
+            states,
+            [
+                "active",
+                "completed",
+                "delayed",
+                "failed",
+                "prioritized",
+                "unknown",
+                "waiting",
+                "waiting-children"
+            ]
+        );
+    }
     let node_keys = dump_keyspace(&mut redis.connection(1), "bull:*");
     let rust_keys = dump_keyspace(&mut redis.connection(2), "bull:*");
     assert_same_keyspace(&rust_keys, &node_keys, major);
