@@ -282,18 +282,28 @@ fn listener_opts(job_id: &str, extra: &str) -> String {
     )
 }
 
+/// Runs `sellsy-listener spool ARGS` on `spool_dir`. An in-process listener that has just
+/// stopped may hold the spool's file lock a moment longer than its `run` (its worker
+/// threads drop their state last): "in use" is retried for a few seconds.
 fn spool_command(spool_dir: &Path, args: &[&str]) -> (i32, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_sellsy-listener"))
-        .arg("--spool-dir")
-        .arg(spool_dir)
-        .arg("spool")
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8(output.stdout).unwrap(),
-    )
+    let released_by = Instant::now() + Duration::from_secs(5);
+    loop {
+        let output = Command::new(env!("CARGO_BIN_EXE_sellsy-listener"))
+            .arg("--spool-dir")
+            .arg(spool_dir)
+            .arg("spool")
+            .args(args)
+            .output()
+            .unwrap();
+        let in_use = String::from_utf8_lossy(&output.stderr).contains("in use");
+        if !in_use || Instant::now() > released_by {
+            return (
+                output.status.code().unwrap_or(-1),
+                String::from_utf8(output.stdout).unwrap(),
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 #[tokio::test]
