@@ -117,23 +117,11 @@ async fn a_full_disk_gives_503s_never_a_false_200_and_heals_when_space_returns()
 
     disk.grow("64m");
     // Redis still down: the spool alone must take events again, with no restart.
-    let mut healed = false;
-    for attempt in 0..100 {
-        let response = post_signed(listener.addr, &event(2_000_000 + attempt))
-            .await
-            .unwrap();
-        if response.status == 200 {
-            assert_eq!(response.json()["status"], "spooled");
-            outcome.acked.insert(
-                2_000_000 + attempt,
-                response.json()["jobId"].as_str().unwrap().to_owned(),
-            );
-            healed = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(healed, "the spool heals by itself once there is room");
+    let (n, response) = first_accepted(listener.addr, 2_000_000)
+        .await
+        .expect("the spool heals by itself once there is room");
+    assert_eq!(response.json()["status"], "spooled");
+    outcome.acked.insert(n, job_id_of(&response));
     let ready = request(listener.addr, "GET", "/readyz", &[], b"")
         .await
         .unwrap();
@@ -144,25 +132,10 @@ async fn a_full_disk_gives_503s_never_a_false_200_and_heals_when_space_returns()
         "every acknowledged event in redis",
         || outcome.acked.values().all(|id| job_exists(&redis, id)),
     );
-    let mut healed = false;
-    for attempt in 0..100 {
-        let response = post_signed(listener.addr, &event(1_000_000 + attempt))
-            .await
-            .unwrap();
-        if response.status == 200 {
-            outcome.acked.insert(
-                1_000_000 + attempt,
-                response.json()["jobId"].as_str().unwrap().to_owned(),
-            );
-            healed = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(
-        healed,
-        "no restart needed: 200s again once space and redis are back"
-    );
+    let (n, response) = first_accepted(listener.addr, 1_000_000)
+        .await
+        .expect("no restart needed: 200s again once space and redis are back");
+    outcome.acked.insert(n, job_id_of(&response));
     eventually(Duration::from_secs(30), "the spool to drain", || {
         outcome.acked.values().all(|id| job_exists(&redis, id))
     });
@@ -191,18 +164,10 @@ async fn a_spool_that_cannot_be_opened_at_start_is_used_once_it_can_without_a_re
     assert_eq!(refused.status, 503, "neither redis nor the spool");
 
     std::fs::remove_file(&blocker).unwrap();
-    let mut spooled = None;
-    for attempt in 0..50 {
-        let response = post_signed(listener.addr, &event(2 + attempt))
-            .await
-            .unwrap();
-        if response.status == 200 {
-            spooled = Some(response.json()["jobId"].as_str().unwrap().to_owned());
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let id = spooled.expect("the spool opened by itself");
+    let (_, response) = first_accepted(listener.addr, 2)
+        .await
+        .expect("the spool opened by itself");
+    let id = job_id_of(&response);
     redis.restart();
     eventually(
         Duration::from_secs(20),
@@ -262,6 +227,26 @@ async fn past_spool_max_bytes_events_get_503_and_the_spool_takes_them_again_once
         "the drained spool takes events again"
     );
     listener.stop().await;
+}
+
+/// Posts events numbered from `first` every 100 ms, for at most 10 s, until one is
+/// answered 200; returns its number and the answer.
+async fn first_accepted(
+    addr: std::net::SocketAddr,
+    first: u64,
+) -> Option<(u64, crate::support::Response)> {
+    for n in first..first + 100 {
+        let response = post_signed(addr, &event(n)).await.unwrap();
+        if response.status == 200 {
+            return Some((n, response));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    None
+}
+
+fn job_id_of(response: &crate::support::Response) -> String {
+    response.json()["jobId"].as_str().unwrap().to_owned()
 }
 
 fn record(job_id: &str, opts: &str, attempted_ms: Option<u64>) -> SpoolRecord {
