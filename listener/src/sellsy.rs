@@ -13,14 +13,17 @@ use serde_json::{Map, Value};
 
 const FORM_CONTENT_TYPE: &str = "application/x-www-form-urlencoded";
 const NOTIF: &str = "notif";
-/// Hex characters of the SHA-256 kept in the dedup key (128 bits).
-const DEDUP_KEY_LEN: usize = 32;
+/// Bytes of the SHA-256 kept in the dedup key (128 bits, 32 hex characters).
+const DEDUP_KEY_BYTES: usize = 16;
+/// What every job id starts with, before the dedup key.
+const JOB_ID_PREFIX: &str = "sellsy-";
 
 /// One Sellsy event, normalised to the object Node workers read (`job.data.eventType`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SellsyEvent {
     data: String,
-    dedup_key: String,
+    /// [`JOB_ID_PREFIX`] then the dedup key: built once, both are slices of it.
+    job_id: String,
 }
 
 /// The envelope fields worth a log line; numbers are rendered as text.
@@ -40,7 +43,8 @@ impl SellsyEvent {
     /// The event whose JSON text, validated by serde_json, is `text`. The data is `text`
     /// itself when `as_received` and it is compact, which is what Sellsy sends: storing it
     /// as received skips building and printing a JSON tree for every event. Otherwise
-    /// it is compacted through a tree. Either way the id comes from the canonical form.
+    /// it is compacted through a tree. Either way the id comes from the canonical form,
+    /// and the one pass that hashes it also tells whether the text is compact.
     fn from_text(
         text: &str,
         as_received: bool,
@@ -49,7 +53,8 @@ impl SellsyEvent {
         if !text.starts_with('{') {
             return Err(ParseError::NotAnObject);
         }
-        let data = if as_received && is_compact(text.as_bytes()) {
+        let canonical = canonical::hash(text.as_bytes());
+        let data = if as_received && canonical.compact {
             text.to_owned()
         } else {
             // Value's Display is compact and keeps key order (preserve_order), like
@@ -57,9 +62,10 @@ impl SellsyEvent {
             let event: Value = serde_json::from_str(text).map_err(|e| invalid(e.to_string()))?;
             event.to_string()
         };
-        let mut dedup_key = hex_lower(&canonical::digest(text.as_bytes()));
-        dedup_key.truncate(DEDUP_KEY_LEN);
-        Ok(Self { data, dedup_key })
+        Ok(Self {
+            data,
+            job_id: job_id(&canonical.sha256[..DEDUP_KEY_BYTES]),
+        })
     }
 
     /// The event object as compact JSON text, keys in received order: the BullMQ job's data.
@@ -83,13 +89,13 @@ impl SellsyEvent {
     /// writes strings as serde_json does (only `"`, `\` and control characters escaped),
     /// so for a compact body without escapes it is the body itself.
     pub fn dedup_key(&self) -> &str {
-        &self.dedup_key
+        &self.job_id[JOB_ID_PREFIX.len()..]
     }
 
     /// The BullMQ job id: `sellsy-<dedup_key>` (BullMQ custom ids may not contain ':' nor
     /// be integers).
-    pub fn job_id(&self) -> String {
-        format!("sellsy-{}", self.dedup_key)
+    pub fn job_id(&self) -> &str {
+        &self.job_id
     }
 
     /// For logs: `eventType`, `event`, `relatedtype`, `relatedid` when present (read from
@@ -189,26 +195,6 @@ fn notif_inner(text: &str) -> Option<Cow<'_, str>> {
     event.starts_with('{').then(|| Cow::Owned(event.to_owned()))
 }
 
-/// No space, tab or line break outside JSON strings.
-fn is_compact(text: &[u8]) -> bool {
-    let (mut in_string, mut escaped) = (false, false);
-    for &byte in text {
-        if in_string {
-            match byte {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => in_string = false,
-                _ => {}
-            }
-        } else if byte == b'"' {
-            in_string = true;
-        } else if byte.is_ascii_whitespace() {
-            return false;
-        }
-    }
-    true
-}
-
 fn is_form(content_type: &str) -> bool {
     let essence = content_type.split(';').next().unwrap_or_default();
     essence.trim_ascii().eq_ignore_ascii_case(FORM_CONTENT_TYPE)
@@ -258,12 +244,16 @@ fn hex_digit(c: u8) -> Option<u8> {
         .and_then(|d| u8::try_from(d).ok())
 }
 
-fn hex_lower(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for nibble in bytes.iter().flat_map(|&b| [b >> 4, b & 0x0F]) {
-        out.extend(char::from_digit(u32::from(nibble), 16)); // always Some: nibble < 16
+/// [`JOB_ID_PREFIX`] then `key` in lowercase hex.
+fn job_id(key: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut id = String::with_capacity(JOB_ID_PREFIX.len() + key.len() * 2);
+    id.push_str(JOB_ID_PREFIX);
+    for &byte in key {
+        id.push(char::from(HEX[usize::from(byte >> 4)]));
+        id.push(char::from(HEX[usize::from(byte & 0x0F)]));
     }
-    out
+    id
 }
 
 fn text_field(event: &Map<String, Value>, key: &str) -> Option<String> {
@@ -381,8 +371,8 @@ mod tests {
             ok(Some("application/json"), spaced).data_json(),
             r#"{"eventType":"docslog","n":1}"#
         );
-        assert!(is_compact(br#"{"a":"with spaces and \" quotes"}"#));
-        assert!(!is_compact(b"{\"a\":1}\n"));
+        let quoted = r#"{"a":"with spaces and \" quotes"}"#;
+        assert_eq!(ok(JSON, quoted).data_json(), quoted);
     }
 
     /// The form delivery of a JSON text: `notif=` and the text percent-encoded.
@@ -398,7 +388,7 @@ mod tests {
             r#"{"eventType":"docslog","subject":"Cr\u00e9\u00e9 \u00e0 Paris","url":"https:\/\/x.fr\/a","n":1.50,"t":"a\u0022b\u005cc\u000ad"}"#,
             "{\n  \"eventType\": \"docslog\",\n  \"subject\": \"Créé à Paris\",\n  \"url\": \"https:\\/\\/x.fr\\/a\",\n  \"n\": 1.50,\n  \"t\": \"a\\\"b\\\\c\\nd\"\n}\n",
         ];
-        let want = ok(JSON, plain).job_id();
+        let want = ok(JSON, plain).job_id().to_owned();
         for variant in variants {
             let wrapped_object = format!(r#"{{"notif": {variant}}}"#);
             let wrapped_string = serde_json::json!({ "notif": variant }).to_string();
@@ -437,7 +427,8 @@ mod tests {
 
     #[test]
     fn job_id_is_a_valid_bullmq_custom_id() {
-        let id = ok(JSON, BODY_A).job_id();
+        let event = ok(JSON, BODY_A);
+        let id = event.job_id();
         let hex = id.strip_prefix("sellsy-").expect("the id is prefixed");
         assert_eq!(id.len(), 39);
         assert!(!id.contains(':'));

@@ -112,17 +112,40 @@ pub(crate) fn now_ms() -> u64 {
 
 struct Pending {
     job: NewJob,
-    received: Instant,
-    received_ms: u64,
-    reply: oneshot::Sender<Result<Stored, Unavailable>>,
-    /// Holds this event's bytes of the batcher's budget until it is answered, or until
-    /// an add of it that missed its deadline ends (it holds a copy of the job till then).
-    budget: Option<OwnedSemaphorePermit>,
+    waiter: Waiter,
 }
 
 impl Pending {
     fn bytes(&self) -> usize {
         self.job.data_json().len()
+    }
+}
+
+/// The sender of an event, waiting for its answer.
+struct Waiter {
+    received: Instant,
+    received_ms: u64,
+    reply: oneshot::Sender<Result<Stored, Unavailable>>,
+    /// Holds this event's bytes of the batcher's budget until it is answered, or until
+    /// an add of it that missed its deadline ends (it holds the job till then).
+    budget: Option<OwnedSemaphorePermit>,
+}
+
+/// A batch: the jobs, shared with the add that may outlive the answer (no copy of them
+/// is made), and their waiters in the same order.
+struct Batch {
+    jobs: Arc<[NewJob]>,
+    waiters: Vec<Waiter>,
+}
+
+impl Batch {
+    fn new(pending: Vec<Pending>) -> Self {
+        let (jobs, waiters): (Vec<_>, Vec<_>) =
+            pending.into_iter().map(|p| (p.job, p.waiter)).unzip();
+        Self {
+            jobs: jobs.into(),
+            waiters,
+        }
     }
 }
 
@@ -181,10 +204,12 @@ impl Ingest {
         self.sender
             .send(Pending {
                 job,
-                received,
-                received_ms: now_ms(),
-                reply,
-                budget: Some(permit),
+                waiter: Waiter {
+                    received,
+                    received_ms: now_ms(),
+                    reply,
+                    budget: Some(permit),
+                },
             })
             .await
             .map_err(|_| Unavailable)?;
@@ -241,50 +266,53 @@ impl Batcher {
                 bytes += next.bytes();
                 batch.push(next);
             }
-            self.store(batch).await;
+            self.store(Batch::new(batch)).await;
         }
     }
 
-    async fn store(&self, batch: Vec<Pending>) {
+    async fn store(&self, batch: Batch) {
         let router = &self.shared.router;
         if router.destination() == Destination::Spool {
             self.spool(batch, Attempt::None).await;
             return;
         }
-        let jobs: Arc<[NewJob]> = batch.iter().map(|p| p.job.clone()).collect();
         let attempted = now_ms();
-        match self.add_within_deadline(jobs).await {
+        match self.add_within_deadline(batch.jobs.clone()).await {
             AtDeadline::Answered(AddOutcome::Stored(ids)) => {
-                for (pending, id) in batch.into_iter().zip(ids) {
+                for (waiter, id) in batch.waiters.into_iter().zip(ids) {
                     self.shared
                         .metrics
-                        .stored(StoredIn::Redis, pending.received.elapsed());
-                    let _ = pending.reply.send(Ok(Stored::InRedis(id)));
+                        .stored(StoredIn::Redis, waiter.received.elapsed());
+                    let _ = waiter.reply.send(Ok(Stored::InRedis(id)));
                 }
             }
             AtDeadline::Answered(AddOutcome::Unreplicated { acked }) => {
                 tracing::warn!(
                     acked,
-                    events = batch.len(),
+                    events = batch.jobs.len(),
                     "replicas behind: the events are in redis and kept in the spool until replicated"
                 );
                 self.spool(batch, Attempt::Stored(attempted)).await;
             }
             AtDeadline::Answered(outcome) => {
-                tracing::warn!(reason = %outcome, events = batch.len(), "spooling the events");
+                tracing::warn!(reason = %outcome, events = batch.jobs.len(), "spooling the events");
                 self.shared.metrics.redis_error();
                 router.redis_failed();
                 self.spool(batch, Attempt::MaybeRan(attempted)).await;
             }
             AtDeadline::Missed(add) => {
                 tracing::warn!(
-                    events = batch.len(),
+                    events = batch.jobs.len(),
                     "redis missed the deadline: spooling the events"
                 );
                 self.shared.metrics.redis_error();
                 router.redis_failed();
                 let mut batch = batch;
-                let budget: Vec<_> = batch.iter_mut().filter_map(|p| p.budget.take()).collect();
+                let budget: Vec<_> = batch
+                    .waiters
+                    .iter_mut()
+                    .filter_map(|w| w.budget.take())
+                    .collect();
                 if let Some(seqs) = self.spool(batch, Attempt::MaybeRan(attempted)).await {
                     let late = LateAdd { add, seqs, budget };
                     tokio::task::spawn_local(late.confirm(self.shared.clone()));
@@ -312,14 +340,16 @@ impl Batcher {
     /// Appends the batch to the spool and answers it: 200 (spooled) for every event once
     /// the append is durable, 503 for every event when it is not. Returns the sequence
     /// numbers on success.
-    async fn spool(&self, batch: Vec<Pending>, attempt: Attempt) -> Option<Vec<SpoolSeq>> {
+    async fn spool(&self, batch: Batch, attempt: Attempt) -> Option<Vec<SpoolSeq>> {
         let records: Vec<SpoolRecord> = batch
+            .jobs
             .iter()
-            .map(|p| match attempt {
-                Attempt::None => SpoolRecord::from_job(&p.job, p.received_ms, None),
-                Attempt::MaybeRan(at) => SpoolRecord::from_job(&p.job, p.received_ms, Some(at)),
+            .zip(&batch.waiters)
+            .map(|(job, w)| match attempt {
+                Attempt::None => SpoolRecord::from_job(job, w.received_ms, None),
+                Attempt::MaybeRan(at) => SpoolRecord::from_job(job, w.received_ms, Some(at)),
                 Attempt::Stored(at) => {
-                    SpoolRecord::from_job(&p.job, p.received_ms, Some(at)).stored_in_redis()
+                    SpoolRecord::from_job(job, w.received_ms, Some(at)).stored_in_redis()
                 }
             })
             .collect();
@@ -329,20 +359,21 @@ impl Batcher {
             .unwrap_or_else(|join| Err(crate::Error::Io(std::io::Error::other(join))));
         match appended {
             Ok(seqs) => {
-                for (pending, seq) in batch.into_iter().zip(&seqs) {
+                for (waiter, seq) in batch.waiters.into_iter().zip(&seqs) {
                     self.shared
                         .metrics
-                        .stored(StoredIn::Spool, pending.received.elapsed());
-                    let _ = pending.reply.send(Ok(Stored::InSpool(*seq)));
+                        .stored(StoredIn::Spool, waiter.received.elapsed());
+                    let _ = waiter.reply.send(Ok(Stored::InSpool(*seq)));
                 }
                 self.shared.router.wake_drainer();
                 Some(seqs)
             }
             Err(err) => {
-                tracing::error!(error = %err, events = batch.len(), "the spool cannot store the events: answering 503");
-                self.shared.metrics.unavailable(batch.len() as u64);
-                for pending in batch {
-                    let _ = pending.reply.send(Err(Unavailable));
+                let events = batch.waiters.len();
+                tracing::error!(error = %err, events, "the spool cannot store the events: answering 503");
+                self.shared.metrics.unavailable(events as u64);
+                for waiter in batch.waiters {
+                    let _ = waiter.reply.send(Err(Unavailable));
                 }
                 None
             }
@@ -351,7 +382,7 @@ impl Batcher {
 }
 
 /// An add that missed its deadline, still running, with the spool records of its events
-/// and their share of the batcher's memory budget (the add holds a copy of the jobs).
+/// and their share of the batcher's memory budget (the add holds the jobs).
 struct LateAdd {
     add: tokio::task::JoinHandle<AddOutcome>,
     seqs: Vec<SpoolSeq>,

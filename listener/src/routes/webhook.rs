@@ -1,10 +1,15 @@
 //! `POST /webhook/sellsy`: size limit, signature on the raw bytes, then parsing, then the
 //! acknowledgement rule of `ingest`. One log line per request, with its request id.
 
+use std::fmt::{self, Write};
+use std::sync::LazyLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use actix_web::http::header;
+use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use bullmq_rs::JobId;
+use serde::Serialize;
 use serde_json::json;
 
 use super::{AppState, REQUEST_ID_HEADER};
@@ -33,11 +38,12 @@ pub(super) async fn receive(
         Ok(ack) => HttpResponse::Ok().json(ack),
         Err(err) => err.error_response(),
     };
-    if let Ok(value) = header::HeaderValue::from_str(&request_id) {
-        response
-            .headers_mut()
-            .insert(header::HeaderName::from_static(REQUEST_ID_HEADER), value);
-    }
+    response.headers_mut().insert(
+        HeaderName::from_static(REQUEST_ID_HEADER),
+        request_id.clone(),
+    );
+    // Visible ASCII only (checked or generated so), hence always text.
+    let request_id = request_id.to_str().unwrap_or_default();
     let status = response.status().as_u16();
     state.shared.metrics.request("webhook", status);
     match &outcome {
@@ -56,7 +62,7 @@ async fn handle(
     body: web::Payload,
     state: &AppState,
     received: Instant,
-) -> Result<serde_json::Value, ApiError> {
+) -> Result<Ack, ApiError> {
     let body = http::body::read(request, body, &state.body_budget, state.max_body_bytes).await?;
     let signature = request
         .headers()
@@ -73,7 +79,10 @@ async fn handle(
                     .park(content_type, &body, rejection.as_str())
                     .await
                     .inspect_err(|refusal| tracing::info!(%refusal, "not quarantined"))?;
-                Ok(json!({ "status": "quarantined", "jobId": id.as_str() }))
+                Ok(Ack {
+                    status: "quarantined",
+                    job_id: id,
+                })
             }
         };
     }
@@ -87,32 +96,64 @@ async fn handle(
     job.validate(state.shared.queue.major())
         .map_err(|err| ApiError::BadRequest(err.to_string()))?;
     match state.ingest.store(job, received).await {
-        Ok(Stored::InRedis(id)) => Ok(json!({ "status": "queued", "jobId": id.as_str() })),
-        Ok(Stored::InSpool(_)) => Ok(json!({ "status": "spooled", "jobId": event.job_id() })),
+        Ok(Stored::InRedis(id)) => Ok(Ack {
+            status: "queued",
+            job_id: id,
+        }),
+        Ok(Stored::InSpool(_)) => Ok(Ack {
+            status: "spooled",
+            job_id: event.job_id().into(),
+        }),
         Err(_) => Err(ApiError::Unavailable {
             retry_after: RETRY_AFTER,
         }),
     }
 }
 
-fn request_id(request: &HttpRequest) -> String {
+/// The body of a 200: where the event is and its job's id. Serialised directly (no JSON
+/// tree per request); the text is what `{"status": …, "jobId": …}` printed before.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Ack {
+    status: &'static str,
+    job_id: JobId,
+}
+
+impl fmt::Display for Ack {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = serde_json::to_string(self).map_err(|_| fmt::Error)?;
+        f.write_str(&text)
+    }
+}
+
+/// The client's request id when it is a usable one (its header value is shared, not
+/// copied), else a new one.
+fn request_id(request: &HttpRequest) -> HeaderValue {
     request
         .headers()
         .get(REQUEST_ID_HEADER)
-        .and_then(|value| value.to_str().ok())
-        .filter(|id| !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic()))
-        .map_or_else(new_request_id, str::to_owned)
+        .filter(|id| {
+            let id = id.as_bytes();
+            !id.is_empty() && id.len() <= 128 && id.iter().all(u8::is_ascii_graphic)
+        })
+        .cloned()
+        .unwrap_or_else(new_request_id)
 }
 
 /// `<process prefix>-<counter>`: unique per process run without a random draw (and its
 /// system call) per request.
-fn new_request_id() -> String {
-    static PREFIX: std::sync::LazyLock<String> =
-        std::sync::LazyLock::new(|| uuid::Uuid::new_v4().simple().to_string()[..12].to_owned());
-    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    format!(
+fn new_request_id() -> HeaderValue {
+    static PREFIX: LazyLock<String> =
+        LazyLock::new(|| uuid::Uuid::new_v4().simple().to_string()[..12].to_owned());
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut id = String::with_capacity(PREFIX.len() + 21);
+    let _ = write!(
+        id,
         "{}-{}",
         *PREFIX,
-        COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-    )
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    );
+    // Hex, `-` and digits: always a valid header value (the fallback is never taken);
+    // the text becomes the value without a copy.
+    HeaderValue::try_from(id).unwrap_or(HeaderValue::from_static("-"))
 }

@@ -6,39 +6,50 @@
 //! No JSON tree is built: one pass over text serde_json has already validated, feeding
 //! unchanged runs to the hash as they are. A string without a backslash is already
 //! canonical (valid JSON has no raw control characters in strings), so only strings with
-//! escapes are rewritten.
+//! escapes are rewritten. The same pass tells whether the text is compact (no whitespace
+//! outside strings), which decides whether it can be stored as received.
 
+use memchr::memchr2;
 use sha2::{Digest, Sha256};
 
-/// SHA-256 of the canonical form of `text`, which must be valid JSON. (Invalid text does
-/// not panic; it only gets an id no valid text shares.)
-pub(super) fn digest(text: &[u8]) -> [u8; 32] {
+/// What one pass over an event's JSON text learns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Canonical {
+    /// SHA-256 of the canonical form.
+    pub(super) sha256: [u8; 32],
+    /// No space, tab or line break outside strings: the text is already compact.
+    pub(super) compact: bool,
+}
+
+/// Hashes the canonical form of `text`, which must be valid JSON. (Invalid text does not
+/// panic; it only gets a digest no valid text shares.)
+pub(super) fn hash(text: &[u8]) -> Canonical {
     let mut hasher = Sha256::new();
     let mut rewritten = Vec::new();
+    let mut compact = true;
     let mut run = 0; // start of the bytes fed unchanged
     let mut at = 0;
     while let Some(&byte) = text.get(at) {
         match byte {
             b' ' | b'\t' | b'\n' | b'\r' => {
+                compact = false;
                 hasher.update(&text[run..at]);
                 at += 1;
                 run = at;
             }
             b'"' => {
-                at += 1;
-                while let Some(&byte) = text.get(at) {
-                    match byte {
-                        b'"' => break,
-                        b'\\' => {
-                            hasher.update(&text[run..at]);
-                            rewritten.clear();
-                            at = rewrite_string_rest(text, at, &mut rewritten);
-                            hasher.update(&rewritten);
-                            run = at; // the closing quote goes with the next run
-                            break;
-                        }
-                        _ => at += 1,
-                    }
+                // Strings are most of an event: jump to their end (or first escape)
+                // rather than stepping through them byte by byte.
+                let Some(offset) = memchr2(b'"', b'\\', &text[at + 1..]) else {
+                    break; // unterminated: the rest is fed as it is
+                };
+                at += 1 + offset;
+                if text[at] == b'\\' {
+                    hasher.update(&text[run..at]);
+                    rewritten.clear();
+                    at = rewrite_string_rest(text, at, &mut rewritten);
+                    hasher.update(&rewritten);
+                    run = at; // the closing quote goes with the next run
                 }
                 at += 1;
             }
@@ -46,7 +57,10 @@ pub(super) fn digest(text: &[u8]) -> [u8; 32] {
         }
     }
     hasher.update(&text[run.min(text.len())..]);
-    hasher.finalize().into()
+    Canonical {
+        sha256: hasher.finalize().into(),
+        compact,
+    }
 }
 
 /// Writes the canonical form of a string's content from `at` (a backslash) up to its
@@ -135,6 +149,10 @@ fn write_canonical(out: &mut Vec<u8>, unit: u32) {
 mod tests {
     use super::*;
 
+    fn digest(text: &[u8]) -> [u8; 32] {
+        hash(text).sha256
+    }
+
     fn same(a: &str, b: &str) -> bool {
         digest(a.as_bytes()) == digest(b.as_bytes())
     }
@@ -159,6 +177,19 @@ mod tests {
         }
         let digest_of_compact = Sha256::digest(br#"{"a":"x y"}"#);
         assert_eq!(digest(br#"{ "a" : "x y" }"#)[..], digest_of_compact[..]);
+    }
+
+    #[test]
+    fn only_whitespace_outside_strings_makes_text_not_compact() {
+        for (text, compact) in [
+            (r#"{"a":"x y\" z","b":[1,{"c":null}]}"#, true),
+            (r#"{"a":"\u0020\n"}"#, true),
+            ("{\"a\": 1}", false),
+            ("{\"a\":\"x\\\"\",\n\"b\":1}", false),
+            ("[1,\t2]", false),
+        ] {
+            assert_eq!(hash(text.as_bytes()).compact, compact, "{text}");
+        }
     }
 
     #[test]
