@@ -14,13 +14,40 @@
   Major 6 also drops a stale slot (no TTL, owner gone) and lets the new job take it;
   major 5 emits a `debounced` event beside every `deduplicated` one. ]]
 
-local function claimSlot(slotKey, jobId, de)
+local function slotTtl(de)
   local ttl = tonumber(de["ttl"]) or 0
-  if ttl > 0 and not de["keepLastIfActive"] then
+  if ttl > 0 and not de["keepLastIfActive"] then return ttl end
+  return nil
+end
+
+local function claimSlot(slotKey, jobId, de)
+  local ttl = slotTtl(de)
+  if ttl then
     redis.call("SET", slotKey, jobId, "PX", ttl)
   else
     redis.call("SET", slotKey, jobId)
   end
+end
+
+-- Claims a free slot for jobId (expiring after ttl ms, when given: see slotTtl) and
+-- returns nil, or returns the owner of a taken one. Redis 7 does both in one
+-- `SET NX GET`; older servers read first.
+local SET_NX_GET = (redis.REDIS_VERSION_NUM or 0) >= 0x070000
+local function claimOrOwner(slotKey, jobId, ttl)
+  if not SET_NX_GET then
+    local ownerId = redis.call("GET", slotKey)
+    if ownerId then return ownerId end
+    if ttl then
+      redis.call("SET", slotKey, jobId, "PX", ttl)
+    else
+      redis.call("SET", slotKey, jobId)
+    end
+    return nil
+  end
+  if ttl then
+    return redis.call("SET", slotKey, jobId, "NX", "PX", ttl, "GET") or nil
+  end
+  return redis.call("SET", slotKey, jobId, "NX", "GET") or nil
 end
 
 local function reportDeduplicated(q, survivorId, droppedId, dedupId)
@@ -75,14 +102,8 @@ local function replaceDelayedOwner(q, slotKey, ownerId, job, de)
   return true
 end
 
-local function deduplicate(q, job, de)
-  local slotKey = q.prefix .. "de:" .. de["id"]
-  local ownerId = redis.call("GET", slotKey)
-  if not ownerId then
-    claimSlot(slotKey, job.id, de)
-    return nil
-  end
-
+-- The slot is taken by ownerId: what becomes of the incoming job (see deduplicate).
+local function deduplicateAgainst(q, job, de, slotKey, ownerId)
   if de["replace"] then
     if replaceDelayedOwner(q, slotKey, ownerId, job, de) then return nil end
     if recoverStaleSlot(q, slotKey, ownerId, job.id, de) then return nil end
@@ -104,4 +125,11 @@ local function deduplicate(q, job, de)
     q.delayedTouched = true
   end
   return ownerId
+end
+
+local function deduplicate(q, job, de)
+  local slotKey = q.prefix .. "de:" .. de["id"]
+  local ownerId = claimOrOwner(slotKey, job.id, slotTtl(de))
+  if not ownerId then return nil end
+  return deduplicateAgainst(q, job, de, slotKey, ownerId)
 end
