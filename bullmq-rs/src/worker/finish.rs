@@ -107,16 +107,7 @@ where
             }
         }
     };
-    let next = next_token.map(|token| FetchArgs {
-        now: codec::now_millis(),
-        token,
-        lock_ms: shared.lock_ms(),
-        limiter: shared
-            .options
-            .limiter
-            .map(|limit| (limit.max, codec::as_millis(limit.duration))),
-        worker_name: shared.options.worker_name.as_deref().unwrap_or(""),
-    });
+    let next = next_token.map(|token| shared.fetch_args(token));
     finish(shared, &job, &taken.token, result, next.as_ref()).await
 }
 
@@ -126,7 +117,7 @@ async fn hand_back(shared: &Shared, id: &JobId, token: &str) -> Result<()> {
     let mut conn = shared.conn.clone();
     SCRIPTS
         .rate_limit_job
-        .move_to_wait(&mut conn, &shared.keys, shared.options.major, id, token)
+        .move_to_wait(&mut conn, &shared.keys, shared.major, id, token)
         .await
 }
 
@@ -192,7 +183,7 @@ async fn finish(
     if let Some(limit) = err.rate_limit() {
         let limit_ms = codec::as_millis(limit).max(1);
         let mut conn = shared.conn.clone();
-        let major = shared.options.major;
+        let major = shared.major;
         SCRIPTS
             .rate_limit_job
             .call(&mut conn, &shared.keys, major, &job.id, token, limit_ms)
@@ -207,7 +198,7 @@ async fn finish(
     };
     let fields = failure_fields(job, reason, &err)?;
     let mut conn = shared.conn.clone();
-    let (now, major) = (codec::now_millis(), shared.options.major);
+    let (now, major) = (codec::now_millis(), shared.major);
     let retry = |delay_ms| Retry {
         job_id: &job.id,
         token,
@@ -320,7 +311,7 @@ async fn end_for_good(
     let mut conn = shared.conn.clone();
     SCRIPTS
         .move_to_finished
-        .call(&mut conn, &shared.keys, shared.options.major, finish, next)
+        .call(&mut conn, &shared.keys, shared.major, finish, next)
         .await
 }
 

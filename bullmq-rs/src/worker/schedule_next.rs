@@ -30,7 +30,7 @@ pub(super) async fn schedule_next_run(shared: &Shared, taken: &Taken) {
 }
 
 async fn add_next_run(shared: &Shared, taken: &Taken, scheduler_id: &str) -> Result<()> {
-    let major = shared.options.major;
+    let major = shared.major;
     let mut conn = shared.conn.clone();
     if looks_legacy(scheduler_id, major) {
         let is_scheduler: bool = redis::cmd("HEXISTS")
