@@ -16,7 +16,7 @@ use super::{Shared, WorkerEvent};
 use crate::codec;
 use crate::job::{Job, JobId, JobState};
 use crate::options::RemoveOn;
-use crate::scripts::{FetchArgs, Fetched, Finish, Outcome, Retry, SCRIPTS};
+use crate::scripts::{FetchArgs, Fetched, Finish, Outcome, Retention, Retry, SCRIPTS};
 use crate::{Error, Result, ScriptError};
 
 /// BullMQ's default number of finished jobs removed per trim by age.
@@ -333,23 +333,24 @@ fn failure_fields(job: &Job, reason: &str, err: &JobError) -> Result<String> {
     ])?)
 }
 
-/// BullMQ's keepJobs from `removeOnComplete` / `removeOnFail`: (count, age in s, limit),
-/// where count -1 keeps every job and 0 removes the job at once.
-fn keep_jobs(remove_on: Option<&RemoveOn>) -> (i64, Option<u64>, u64) {
-    match remove_on {
-        None | Some(RemoveOn::Remove(false)) => (-1, None, DEFAULT_KEEP_LIMIT),
-        Some(RemoveOn::Remove(true)) => (0, None, DEFAULT_KEEP_LIMIT),
-        Some(RemoveOn::KeepLast(count)) => (
-            i64::try_from(*count).unwrap_or(i64::MAX),
-            None,
-            DEFAULT_KEEP_LIMIT,
-        ),
+/// BullMQ's keepJobs from `removeOnComplete` / `removeOnFail`: nothing said keeps every
+/// job, `true` none.
+fn keep_jobs(remove_on: Option<&RemoveOn>) -> Retention {
+    let count = |count: u64| i64::try_from(count).unwrap_or(i64::MAX);
+    let (count, age_secs, limit) = match remove_on {
+        None | Some(RemoveOn::Remove(false)) => (-1, None, None),
+        Some(RemoveOn::Remove(true)) => (0, None, None),
+        Some(RemoveOn::KeepLast(kept)) => (count(*kept), None, None),
         Some(RemoveOn::Keep(keep)) => (
-            keep.count
-                .map_or(-1, |count| i64::try_from(count).unwrap_or(i64::MAX)),
+            keep.count.map_or(-1, count),
             keep.age.map(|age| age.as_secs()),
-            keep.limit.unwrap_or(DEFAULT_KEEP_LIMIT),
+            keep.limit,
         ),
+    };
+    Retention {
+        count,
+        age_secs,
+        limit: limit.unwrap_or(DEFAULT_KEEP_LIMIT),
     }
 }
 
@@ -377,16 +378,27 @@ mod tests {
     use super::*;
     use crate::options::KeepJobs;
 
+    fn retention(count: i64, age_secs: Option<u64>, limit: u64) -> Retention {
+        Retention {
+            count,
+            age_secs,
+            limit,
+        }
+    }
+
     #[test]
     fn keep_jobs_follows_bullmq() {
-        assert_eq!(keep_jobs(None), (-1, None, 1000));
-        assert_eq!(keep_jobs(Some(&RemoveOn::Remove(true))), (0, None, 1000));
-        assert_eq!(keep_jobs(Some(&RemoveOn::KeepLast(5))), (5, None, 1000));
+        assert_eq!(keep_jobs(None), retention(-1, None, 1000));
+        let remove = RemoveOn::Remove(true);
+        assert_eq!(keep_jobs(Some(&remove)), retention(0, None, 1000));
+        let last = RemoveOn::KeepLast(5);
+        assert_eq!(keep_jobs(Some(&last)), retention(5, None, 1000));
         let keep = KeepJobs {
             age: Some(Duration::from_secs(60)),
             count: None,
             limit: Some(10),
         };
-        assert_eq!(keep_jobs(Some(&RemoveOn::Keep(keep))), (-1, Some(60), 10));
+        let keep = RemoveOn::Keep(keep);
+        assert_eq!(keep_jobs(Some(&keep)), retention(-1, Some(60), 10));
     }
 }

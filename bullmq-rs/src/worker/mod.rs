@@ -125,10 +125,7 @@ impl Shared {
             now: crate::codec::now_millis(),
             token,
             lock_ms: self.lock_ms(),
-            limiter: self
-                .options
-                .limiter
-                .map(|limit| (limit.max, crate::codec::as_millis(limit.duration))),
+            limiter: self.options.limiter,
             worker_name: self.options.worker_name.as_deref().unwrap_or(""),
         }
     }
