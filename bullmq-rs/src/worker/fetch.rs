@@ -62,11 +62,10 @@ where
     /// neither spins nor gives up.
     async fn take_jobs(&mut self) {
         while self.wait_for_slot().await {
-            let fetched = self.fetch().await;
-            let wait = match fetched {
+            let wait = match self.fetch().await {
                 Ok(None) => continue,
                 Ok(Some(wait)) => wait,
-                Err(err) => self.failed(&err),
+                Err(err) => Wait::Pause(self.failed(&err)),
             };
             let mut changed = self.state.clone();
             tokio::select! {
@@ -123,10 +122,10 @@ where
     }
 
     /// Reports a failed request and counts it; the pause to make before the next.
-    fn failed(&mut self, err: &crate::Error) -> Wait {
+    fn failed(&mut self, err: &crate::Error) -> Duration {
         self.shared.report(err);
         self.failures = self.failures.saturating_add(1);
-        Wait::Pause(connection::retry_delay(self.failures))
+        connection::retry_delay(self.failures)
     }
 
     /// Takes one job into a new task; `Some(wait)` when there was none to take.
@@ -188,10 +187,8 @@ where
                 // A connection that stopped answering must not stall the loop.
                 let waited: Result<crate::Result<redis::Value>, _> =
                     tokio::time::timeout(block + Duration::from_secs(2), popped).await;
-                if let Ok(Err(err)) = waited
-                    && let Wait::Pause(pause) = self.failed(&err)
-                {
-                    tokio::time::sleep(pause).await;
+                if let Ok(Err(err)) = waited {
+                    tokio::time::sleep(self.failed(&err)).await;
                 }
             }
         }
