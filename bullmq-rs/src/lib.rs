@@ -17,7 +17,7 @@ mod scheduler;
 mod scripts;
 mod worker;
 
-pub use connection::Topology;
+pub use connection::{ConnectionOptions, Topology};
 pub use error::Refusal;
 pub use error::{Error, Result, ScriptError};
 pub use events::{EventEntry, EventId, JobOutcome, QueueEvent, QueueEvents, QueueEventsBuilder};
