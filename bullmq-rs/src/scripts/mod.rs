@@ -17,7 +17,7 @@ use crate::connection::Connection;
 use redis::{FromRedisValue, ToRedisArgs};
 
 pub(crate) use add_flow::{AddFlow, FlowNodeArgs};
-pub(crate) use add_jobs::{AddJobs, JobArgs, ReplicaWait};
+pub(crate) use add_jobs::{AddJobs, JobArgs, PlainFacts, ReplicaWait};
 pub(crate) use clean_jobs::{CleanJobs, CleanTarget};
 pub(crate) use control_jobs::{
     ChangeDelay, ChangePriority, Drain, NewPriority, RemoveDeduplicationKey,
@@ -133,8 +133,9 @@ impl<const N: usize> Script<N> {
 sources! {
     ADD_JOBS: "add_jobs" [
         "emit_event", "queue_context", "delayed", "delete_job", "store_job", "ready", "parent",
-        "deduplicate"
+        "dedup_slot", "deduplicate"
     ];
+    ADD_PLAIN_JOBS: "add_plain_jobs" ["emit_event", "queue_context", "dedup_slot"];
     ADD_FLOW: "add_flow" ["emit_event", "queue_context", "delayed", "store_job", "ready", "parent"];
     MOVE_TO_WAITING_CHILDREN: "move_to_waiting_children" ["emit_event", "finish_checks"];
     PAUSE: "pause" [];
@@ -145,7 +146,7 @@ sources! {
     ];
     MOVE_TO_FINISHED: "move_to_finished" [
         "emit_event", "queue_context", "delayed", "delete_job", "store_job", "ready", "parent",
-        "deduplicate", "finish_checks", "finished", "metrics", "fetch_job"
+        "dedup_slot", "deduplicate", "finish_checks", "finished", "metrics", "fetch_job"
     ];
     RETRY_JOB: "retry_job" ["emit_event", "queue_context", "delayed", "ready", "finish_checks"];
     MOVE_TO_DELAYED: "move_to_delayed" ["emit_event", "queue_context", "delayed", "finish_checks"];
@@ -215,7 +216,10 @@ pub(crate) struct Scripts {
 }
 
 pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
-    add_jobs: AddJobs(Script::new(ADD_JOBS)),
+    add_jobs: AddJobs {
+        general: Script::new(ADD_JOBS),
+        plain: Script::new(ADD_PLAIN_JOBS),
+    },
     add_flow: AddFlow(Script::new(ADD_FLOW)),
     move_to_waiting_children: MoveToWaitingChildren(Script::new(MOVE_TO_WAITING_CHILDREN)),
     pause: Pause(Script::new(PAUSE)),
