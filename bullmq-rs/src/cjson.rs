@@ -103,7 +103,9 @@ fn write_string(text: &str, out: &mut String) {
             '\n' => out.push_str("\\n"),
             '\u{c}' => out.push_str("\\f"),
             '\r' => out.push_str("\\r"),
-            c if (c as u32) < 0x20 || c == '\u{7f}' => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => {
+                out.push_str(&format!("\\u{:04x}", c as u32))
+            }
             c => out.push(c),
         }
     }
@@ -116,7 +118,9 @@ fn lua_hash(key: &[u8]) -> u32 {
     let len = key.len();
     let mut hash = len as u32;
     for &byte in key.iter().rev() {
-        hash ^= (hash << 5).wrapping_add(hash >> 2).wrapping_add(u32::from(byte));
+        hash ^= (hash << 5)
+            .wrapping_add(hash >> 2)
+            .wrapping_add(u32::from(byte));
     }
     hash
 }
@@ -169,13 +173,13 @@ impl<'k> LuaTable<'k> {
             return;
         }
         if self.slots.is_empty() {
-            self.grow(key);
+            self.grow();
             return self.insert(key);
         }
         let mut target = self.main_slot(key);
         if let Some(occupant) = self.slots[target].key {
             let Some(free) = self.free_slot() else {
-                self.grow(key);
+                self.grow();
                 return self.insert(key);
             };
             let occupant_main = self.main_slot(occupant);
@@ -208,9 +212,9 @@ impl<'k> LuaTable<'k> {
         None
     }
 
-    /// Grows to the smallest power of two holding every key plus `adding`, then inserts
-    /// the old keys again from the last slot to the first.
-    fn grow(&mut self, _adding: usize) {
+    /// Grows to the smallest power of two holding every key plus the one being added, then
+    /// inserts the old keys again from the last slot to the first.
+    fn grow(&mut self) {
         let old = std::mem::take(&mut self.slots);
         let count = old.iter().filter(|slot| slot.key.is_some()).count() + 1;
         let size = count.next_power_of_two();
@@ -267,9 +271,28 @@ mod tests {
     }
 
     const NAMES: [&str; 22] = [
-        "attempts", "jobId", "delay", "priority", "lifo", "backoff", "type", "removeOnComplete",
-        "removeOnFail", "age", "count", "kl", "stackTraceLimit", "sizeLimit", "timestamp", "de",
-        "id", "ttl", "extend", "replace", "fpof", "parent",
+        "attempts",
+        "jobId",
+        "delay",
+        "priority",
+        "lifo",
+        "backoff",
+        "type",
+        "removeOnComplete",
+        "removeOnFail",
+        "age",
+        "count",
+        "kl",
+        "stackTraceLimit",
+        "sizeLimit",
+        "timestamp",
+        "de",
+        "id",
+        "ttl",
+        "extend",
+        "replace",
+        "fpof",
+        "parent",
     ];
 
     fn random_key(rng: &mut Lcg) -> String {
@@ -291,8 +314,14 @@ mod tests {
                 Value::from(wide >> rng.next(40))
             }
             3 => Value::from(
-                ["exponential", "a/b", "q\"u\\o", "tab\there", "\u{1}\u{1f}\u{7f}", "é€"]
-                    [rng.next(6) as usize],
+                [
+                    "exponential",
+                    "a/b",
+                    "q\"u\\o",
+                    "tab\there",
+                    "\u{1}\u{1f}\u{7f}",
+                    "é€",
+                ][rng.next(6) as usize],
             ),
             4 => Value::from(format!("evt-{}", rng.next(1 << 40))),
             _ => random_object(rng, depth + 1),
@@ -324,7 +353,11 @@ mod tests {
             .query(&mut conn)
             .unwrap();
         for ((object, text), expected) in objects.iter().zip(&texts).zip(&from_redis) {
-            assert_eq!(encode(object).as_deref(), Some(expected.as_str()), "for {text}");
+            assert_eq!(
+                encode(object).as_deref(),
+                Some(expected.as_str()),
+                "for {text}"
+            );
         }
     }
 }
