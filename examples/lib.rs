@@ -1,10 +1,13 @@
 //! Command-line plumbing shared by the examples: the common flags (`--redis-url`,
-//! `--prefix`, `--bullmq-major`, `--cluster`), positional arguments and exit codes.
+//! `--prefix`, `--bullmq-major`, `--cluster`), positional arguments and exit codes; and in
+//! [`bench_data`], the job data the benchmarks send.
 
 use std::collections::HashMap;
 use std::fmt;
 
 use bullmq_rs::{BullmqMajor, ConnectionOptions, Topology};
+
+pub mod bench_data;
 
 /// Exit code for a failure at run time (e.g. Redis unreachable).
 pub const EXIT_FAILURE: i32 = 1;
