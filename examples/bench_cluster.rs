@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use bullmq_rs::{JobOptions, NewJob, Queue, Topology};
+use bullmq_rs::{ConnectionOptions, JobOptions, NewJob, Queue, Topology};
 use examples::{Args, fail};
 use serde_json::json;
 use testkit::{RedisCluster, RedisServer};
@@ -176,7 +176,7 @@ async fn run(setup: &Setup<'_>, load: Load, duration: Duration) -> Measured {
     for prefix in &setup.prefixes {
         let queue = Queue::builder("bench")
             .prefix(prefix)
-            .topology(setup.topology.clone())
+            .connection(ConnectionOptions::default().topology(setup.topology.clone()))
             .connect(&setup.url)
             .await
             .unwrap_or_else(|err| fail(&err.to_string()));

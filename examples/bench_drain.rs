@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bullmq_rs::JobOptions;
+use examples::bench_data::event;
 use examples::{Args, fail};
 use listener::JobTemplate;
 use listener::{Spool, SpoolRecord};
@@ -24,7 +25,7 @@ use testkit::{RedisServer, process_cpu_time};
 
 #[path = "bench_support.rs"]
 mod bench_support;
-use bench_support::{SECRET, build_listener, event, free_port, sign};
+use bench_support::{SECRET, build_listener, free_port, sign};
 
 /// Records written to the spool per transaction while preparing the backlog.
 const FILL_BATCH: u64 = 10_000;

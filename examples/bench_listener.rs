@@ -2,29 +2,46 @@
 //!           [--listener-workers N]
 //!
 //! Load test of the webhook listener against the Node/Fastify/BullMQ design it replaces
-//! (`node-worker-compat/poc-listener.js`), in one run on one private redis-server: oha
-//! drives both with keep-alive connections at concurrency 1, 16 and 64 and at a fixed
-//! 1 000 req/s, and the results are printed side by side.
+//! (`node-worker-compat/poc-listener.js`), in one run on one private redis-server with
+//! AOF `appendfsync everysec`, each side on a db of its own, emptied after every run.
 //!
-//! Two tables: A, the same ~600-byte signed Sellsy event for every request (signatures
-//! checked by both); B, a distinct event per request with signatures off on both, so
-//! every 200 is a new job on both sides (our listener recognises a repeated event and
-//! stores it once, which would make A cheaper for it). After each run the jobs stored are
-//! counted against the 200s; oha draws `-Z` lines at random, so some requests of B repeat
-//! an event, which our listener stores once (a redelivery) and the Node design again.
-//! Needs `oha` (`cargo install oha`) and `npm ci` in node-worker-compat.
+//! Table B (printed first): a distinct ~600-byte Sellsy event per request (the bodies of
+//! `examples::bench_data::event`, numbered apart across wrk's threads and runs; see
+//! bench_wrk.rs), signatures off on both, so every 200 must be a new job on both sides.
+//! wrk drives each side closed-loop on keep-alive connections (`-t 2 -c N`) at c=1, 16
+//! and 64, taking turns (rust, node, rust, node) and printing the median of the two runs:
+//! r/s, latency p50/p99/p99.9 (µs); the jobs stored (`LLEN wait`) against the 200s and
+//! the requests sent (ok when 200s ≤ jobs ≤ sent: a request still in flight when wrk
+//! stops may be stored without its 200 being counted); and the CPU per event (µs, /proc,
+//! 10 ms ticks) of the listener process, redis-server and wrk, with the ceiling they set
+//! on this machine: 2 cores / (listener + redis + wrk CPU per event), and how close the
+//! run came to it.
+//!
+//! Table A: the same signed event every request (signatures checked by both; our listener
+//! recognises a repeated event and stores it once, which makes A cheaper for it), driven
+//! by oha at c=1, 16, 64 and at a fixed 1 000 req/s, then the c=1 floor of an HTTP round
+//! trip. Skipped, with a line saying so, when oha is missing (`cargo install oha`).
+//! Needs wrk and `npm ci` in node-worker-compat.
 
-use std::path::{Path, PathBuf};
+use std::cell::Cell;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use examples::bench_data::event;
 use examples::{Args, fail};
-use serde_json::Value;
 use testkit::RedisServer;
 
 #[path = "bench_support.rs"]
 mod bench_support;
-use bench_support::{SECRET, build_listener, event, free_port, sign};
+use bench_support::{build_listener, free_port};
+
+#[path = "bench_oha.rs"]
+mod bench_oha;
+
+#[path = "bench_wrk.rs"]
+mod bench_wrk;
+use bench_wrk::{RUN_SPAN, WrkRun, WrkScript};
 
 const QUEUE: &str = "sellsy-webhooks";
 
@@ -42,34 +59,23 @@ impl Drop for Target {
     }
 }
 
-/// One oha run's figures.
-struct Run {
+/// Connections of table B's runs.
+const LOADS_B: [u32; 3] = [1, 16, 64];
+/// Runs of each side per load in table B, taking turns; the median is printed.
+const REPEATS_B: usize = 2;
+/// Cores of the machine the ceiling is worked out for.
+const CORES: f64 = 2.0;
+
+/// One wrk run of table B against one listener.
+struct DistinctRun {
+    wrk: WrkRun,
+    stored: u64,
     /// Events the listener acknowledged from its spool during the run (Redis missed the deadline).
     spooled: u64,
-    rps: f64,
-    p50: f64,
-    p99: f64,
-    p999: f64,
-    ok: u64,
-    stored: u64,
-    /// CPU time per request of the listener process and of redis-server, in µs.
+    /// CPU time per 200 of the listener process, redis-server and wrk, in µs.
     listener_cpu_us: f64,
     redis_cpu_us: f64,
-}
-
-#[derive(Clone, Copy)]
-enum Load {
-    Concurrency(u32),
-    Rate(u32),
-}
-
-impl Load {
-    fn label(self) -> String {
-        match self {
-            Self::Concurrency(c) => format!("c={c}"),
-            Self::Rate(q) => format!("{q} req/s"),
-        }
-    }
+    wrk_cpu_us: f64,
 }
 
 fn main() {
@@ -80,209 +86,63 @@ fn main() {
     .unwrap_or_else(|err| fail(&err.to_string()));
     let duration = args.number_or("duration-secs", 5);
     let workers = args.flag("listener-workers").unwrap_or("1").to_owned();
-    if Command::new("oha").arg("--version").output().is_err() {
-        fail("oha is not installed: cargo install oha");
+    if Command::new("wrk").arg("--version").output().is_err() {
+        fail("wrk is not installed: apt-get install wrk");
     }
     let listener_bin = build_listener();
-    let redis = RedisServer::start();
+    let redis = RedisServer::with_aof_everysec();
     let work = std::env::temp_dir().join(format!("bench-listener-{}", std::process::id()));
     std::fs::create_dir_all(&work).unwrap_or_else(|err| fail(&err.to_string()));
-
-    let body = event(0);
-    let body_path = work.join("event.json");
-    std::fs::write(&body_path, &body).unwrap_or_else(|err| fail(&err.to_string()));
-    let signature = sign(&body);
     println!(
-        "event: {} bytes, signed; redis-server on 127.0.0.1:{}; {duration} s per run; listener workers: {workers}",
-        body.len(),
+        "event: {} bytes; redis-server on 127.0.0.1:{} (AOF everysec); {duration} s per run; listener workers: {workers}",
+        event(0).len(),
         redis.port()
     );
 
-    let loads = [
-        Load::Concurrency(1),
-        Load::Concurrency(16),
-        Load::Concurrency(64),
-        Load::Rate(1000),
-    ];
-    let signed = Some(SECRET);
-    let table_a = {
-        let rust = start_rust(
-            &listener_bin,
-            &redis,
-            1,
-            signed,
-            &workers,
-            &work.join("spool-a"),
-        );
-        let node = start_node(&redis, 2, signed);
-        let header = format!("X-Webhook-Signature: {signature}");
-        let body_args = vec![
-            "-D".to_owned(),
-            body_path.display().to_string(),
-            "-H".to_owned(),
-            header,
-        ];
-        let targets = [rust, node];
-        let rows = measure(&targets, &loads, &|_| body_args.clone(), duration, &redis);
-        (rows, floor(&targets[0], duration))
-    };
-    let (table_a, floor_line) = table_a;
-    report("A: the same signed event every request", &table_a, &loads);
-    println!("{floor_line}");
-
-    // oha reads a -Z file from scratch on every run: each run gets events of its own, more
-    // than it can send. They are written and flushed to disk before any listener runs, so
-    // that no run competes with the page cache writing them out.
-    let event_files: Vec<PathBuf> = (0..=loads.len())
-        .map(|run| {
-            let lines = work.join(format!("events-{run}.jsonl"));
-            write_distinct_events(&lines, run as u64 * 10_000_000, 60_000 * duration.max(1));
-            lines
-        })
-        .collect();
-    let _ = Command::new("sync").status();
-    let table_b = {
-        let rust = start_rust(
-            &listener_bin,
-            &redis,
-            3,
-            None,
-            &workers,
-            &work.join("spool-b"),
-        );
-        let node = start_node(&redis, 4, None);
-        let distinct = |run: usize| vec!["-Z".to_owned(), event_files[run].display().to_string()];
-        measure(&[rust, node], &loads, &distinct, duration, &redis)
-    };
-    report(
-        "B: a distinct event every request (signatures off on both)",
-        &table_b,
-        &loads,
-    );
+    table_b(&listener_bin, &redis, &workers, &work, duration);
+    if bench_oha::installed() {
+        bench_oha::table_a(&listener_bin, &redis, &workers, &work, duration);
+    } else {
+        println!("\nA: skipped: oha is not installed (cargo install oha)");
+    }
     let _ = std::fs::remove_dir_all(&work);
 }
 
-/// Warms both targets up, then runs every load on each; `bodies(run)` gives oha's body
-/// arguments for the run (0 is the warm-up).
-fn measure(
-    targets: &[Target; 2],
-    loads: &[Load],
-    bodies: &dyn Fn(usize) -> Vec<String>,
-    duration: u64,
-    redis: &RedisServer,
-) -> Vec<[Run; 2]> {
-    for target in targets {
-        oha(target, Load::Concurrency(16), &bodies(0), 1, redis);
+/// Runs and prints table B; the listeners use dbs 3 (Rust) and 4 (Node) of `redis`.
+fn table_b(listener_bin: &Path, redis: &RedisServer, workers: &str, work: &Path, duration: u64) {
+    let bench = Distinct {
+        script: WrkScript::write(work),
+        redis,
+        runs: Cell::new(0),
+    };
+    let targets = [
+        start_rust(listener_bin, redis, 3, None, workers, &work.join("spool-b")),
+        start_node(redis, 4, None),
+    ];
+    for target in &targets {
+        bench.run(target, 16, 1);
     }
-    loads
-        .iter()
-        .enumerate()
-        .map(|(i, load)| {
-            let body_args = bodies(i + 1);
-            [
-                oha(&targets[0], *load, &body_args, duration, redis),
-                oha(&targets[1], *load, &body_args, duration, redis),
-            ]
+    let rows: Vec<(u32, [Vec<DistinctRun>; 2])> = LOADS_B
+        .into_iter()
+        .map(|connections| {
+            let mut runs: [Vec<DistinctRun>; 2] = Default::default();
+            for _ in 0..REPEATS_B {
+                for (side, target) in targets.iter().enumerate() {
+                    runs[side].push(bench.run(target, connections, duration));
+                }
+            }
+            (connections, runs)
         })
-        .collect()
+        .collect();
+    report_b(&rows);
 }
 
-fn oha(
-    target: &Target,
-    load: Load,
-    body_args: &[String],
-    duration: u64,
-    redis: &RedisServer,
-) -> Run {
-    let before = waiting(redis, target.db);
-    let spooled_before = spooled(target);
-    let cpu = || {
-        (
-            testkit::process_cpu_time(target.process.id()),
-            redis.cpu_time(),
-        )
-    };
-    let cpu_before = cpu();
-    let mut command = Command::new("oha");
-    command
-        .args([
-            "--no-tui",
-            "--output-format",
-            "json",
-            "-m",
-            "POST",
-            "-z",
-            &format!("{duration}s"),
-        ])
-        .args(["-H", "Content-Type: application/json"])
-        .args(body_args);
-    match load {
-        Load::Concurrency(c) => command.args(["-c", &c.to_string()]),
-        Load::Rate(q) => command.args(["-c", "16", "-q", &q.to_string(), "--latency-correction"]),
-    };
-    let output = command
-        .arg(&target.url)
-        .output()
-        .unwrap_or_else(|err| fail(&format!("oha: {err}")));
-    let report: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|_| {
-        fail(&format!(
-            "oha printed no JSON: {}",
-            String::from_utf8_lossy(&output.stderr)
-        ))
-    });
-    let cpu_after = cpu();
-    let percentile = |key: &str| {
-        report["latencyPercentiles"][key]
-            .as_f64()
-            .unwrap_or(f64::NAN)
-            * 1e6
-    };
-    let ok = report["statusCodeDistribution"]["200"]
-        .as_u64()
-        .unwrap_or(0);
-    let total: u64 = report["statusCodeDistribution"]
-        .as_object()
-        .map_or(0, |codes| codes.values().filter_map(Value::as_u64).sum());
-    if ok != total {
-        eprintln!(
-            "warning: {} answered {:?} at {}",
-            target.label,
-            report["statusCodeDistribution"],
-            load.label()
-        );
-    }
-    let per_request = |before: Option<Duration>, after: Option<Duration>| match (before, after) {
-        (Some(before), Some(after)) if total > 0 => {
-            after.saturating_sub(before).as_secs_f64() * 1e6 / total as f64
-        }
-        _ => f64::NAN,
-    };
-    let listener_cpu_us = per_request(cpu_before.0, cpu_after.0);
-    let redis_cpu_us = per_request(cpu_before.1, cpu_after.1);
-    std::thread::sleep(Duration::from_millis(300));
-    let stored = waiting(redis, target.db).saturating_sub(before);
-    // Start every run from an empty db: a Redis holding hundreds of thousands of jobs from
-    // earlier runs is slower, which would favour whichever listener ran first.
-    let _: redis::RedisResult<()> = redis::cmd("FLUSHDB").query(&mut redis.connection(target.db));
-    Run {
-        spooled: spooled(target).saturating_sub(spooled_before),
-        rps: report["summary"]["requestsPerSec"]
-            .as_f64()
-            .unwrap_or(f64::NAN),
-        p50: percentile("p50"),
-        p99: percentile("p99"),
-        p999: percentile("p99.9"),
-        ok,
-        stored,
-        listener_cpu_us,
-        redis_cpu_us,
-    }
-}
-
-fn report(title: &str, rows: &[[Run; 2]], loads: &[Load]) {
-    println!("\n{title}");
+fn report_b(rows: &[(u32, [Vec<DistinctRun>; 2])]) {
     println!(
-        "{:<10} | {:>9} {:>8} {:>8} {:>9} {:>15} | {:>9} {:>8} {:>8} {:>9} {:>15} | {:>7} {:>7}",
+        "\nB: a distinct event every request (signatures off on both; wrk -t 2, keep-alive; median of {REPEATS_B} runs each, taking turns)"
+    );
+    println!(
+        "{:<6} | {:>8} {:>7} {:>7} {:>8} {:>16} | {:>8} {:>7} {:>7} {:>8} {:>16} | {:>6} {:>6}",
         "load",
         "rust r/s",
         "p50 us",
@@ -297,66 +157,156 @@ fn report(title: &str, rows: &[[Run; 2]], loads: &[Load]) {
         "r/s x",
         "p99 x"
     );
-    let spooled: u64 = rows.iter().map(|[rust, _]| rust.spooled).sum();
+    let of = median_of;
+    for (connections, [rust, node]) in rows {
+        println!(
+            "c={connections:<4} | {} | {} | {:>5.2}x {:>5.2}x",
+            latency_columns(rust),
+            latency_columns(node),
+            of(rust, |run| run.wrk.rps) / of(node, |run| run.wrk.rps),
+            of(node, |run| run.wrk.p99) / of(rust, |run| run.wrk.p99),
+        );
+    }
+    println!("r/s x: rust/node; p99 x: node/rust (above 1, the Rust listener does better)");
+    println!(
+        "jobs/200s: jobs stored / 200s over the {REPEATS_B} runs; ok when 200s <= jobs <= requests sent (a request in flight when wrk stops may be stored unanswered)"
+    );
+    let spooled: u64 = rows
+        .iter()
+        .flat_map(|(_, [rust, _])| rust.iter().map(|run| run.spooled))
+        .sum();
     if spooled > 0 {
         println!(
             "(the Rust listener acknowledged {spooled} of these events from its spool: Redis missed the deadline)"
         );
     }
-    for (load, [rust, node]) in loads.iter().zip(rows) {
+    println!(
+        "CPU per event (us; /proc, 10 ms ticks): listener process + redis-server + wrk; ceiling = {CORES} cores / their sum"
+    );
+    for (connections, [rust, node]) in rows {
         println!(
-            "{:<10} | {:>9.0} {:>8.0} {:>8.0} {:>9.0} {:>15} | {:>9.0} {:>8.0} {:>8.0} {:>9.0} {:>15} | {:>6.2}x {:>6.2}x",
-            load.label(),
-            rust.rps,
-            rust.p50,
-            rust.p99,
-            rust.p999,
-            format!("{}/{}", rust.stored, rust.ok),
-            node.rps,
-            node.p50,
-            node.p99,
-            node.p999,
-            format!("{}/{}", node.stored, node.ok),
-            rust.rps / node.rps,
-            node.p99 / rust.p99,
-        );
-    }
-    println!("CPU per request (us; /proc, 10 ms ticks), listener + redis-server:");
-    for (load, [rust, node]) in loads.iter().zip(rows) {
-        println!(
-            "{:<10} | rust {:>6.1} + {:>5.1} | node {:>6.1} + {:>5.1}",
-            load.label(),
-            rust.listener_cpu_us,
-            rust.redis_cpu_us,
-            node.listener_cpu_us,
-            node.redis_cpu_us
+            "c={connections:<4} | rust {} | node {}",
+            cpu_columns(rust),
+            cpu_columns(node)
         );
     }
 }
 
-/// The c=1 floor of this machine for any listener: one HTTP round trip to the Rust
-/// listener that touches nothing else (`GET /healthz`, oha). A webhook adds the signature,
-/// the parsing and a Redis round trip to it.
-fn floor(rust: &Target, duration: u64) -> String {
-    let health = rust.url.replace("/webhook/sellsy", "/healthz");
-    let output = Command::new("oha")
-        .args(["--no-tui", "--output-format", "json", "-c", "1", "-z"])
-        .arg(format!("{duration}s"))
-        .arg(&health)
-        .output()
-        .unwrap_or_else(|err| fail(&format!("oha: {err}")));
-    let report: Value = serde_json::from_slice(&output.stdout).unwrap_or(Value::Null);
-    let percentile = |key: &str| {
-        report["latencyPercentiles"][key]
-            .as_f64()
-            .unwrap_or(f64::NAN)
-            * 1e6
-    };
+/// r/s, p50, p99, p99.9 (medians) and the jobs stored against the 200s, with the check.
+fn latency_columns(runs: &[DistinctRun]) -> String {
+    let of = |figure: fn(&DistinctRun) -> f64| median_of(runs, figure);
+    let (stored, ok): (u64, u64) = runs
+        .iter()
+        .fold((0, 0), |(s, o), run| (s + run.stored, o + run.wrk.ok));
+    let consistent = runs
+        .iter()
+        .all(|run| run.wrk.ok <= run.stored && run.stored <= run.wrk.sent);
     format!(
-        "c=1 floor here: an HTTP round trip that does nothing (GET /healthz on the Rust listener) p50 {:.0} us, p99 {:.0} us",
-        percentile("p50"),
-        percentile("p99")
+        "{:>8.0} {:>7.0} {:>7.0} {:>8.0} {:>16}",
+        of(|run| run.wrk.rps),
+        of(|run| run.wrk.p50),
+        of(|run| run.wrk.p99),
+        of(|run| run.wrk.p999),
+        format!("{stored}/{ok} {}", if consistent { "ok" } else { "BAD" }),
     )
+}
+
+/// CPU per event of each process (medians), their sum, the ceiling it sets, and how close
+/// the run came to it.
+fn cpu_columns(runs: &[DistinctRun]) -> String {
+    let of = |figure: fn(&DistinctRun) -> f64| median_of(runs, figure);
+    let (listener, redis, wrk) = (
+        of(|run| run.listener_cpu_us),
+        of(|run| run.redis_cpu_us),
+        of(|run| run.wrk_cpu_us),
+    );
+    let total = listener + redis + wrk;
+    let ceiling = CORES * 1e6 / total;
+    format!(
+        "{listener:>6.1} + {redis:>5.1} + {wrk:>5.1} = {total:>6.1} -> ceiling {ceiling:>6.0} ev/s, run at {:>3.0}%",
+        of(|run| run.wrk.rps) / ceiling * 100.0
+    )
+}
+
+/// The median of one figure over runs (the mean of the middle two when even).
+fn median_of(runs: &[DistinctRun], figure: fn(&DistinctRun) -> f64) -> f64 {
+    let mut values: Vec<f64> = runs.iter().map(figure).collect();
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    match values.len() {
+        0 => f64::NAN,
+        n if n.is_multiple_of(2) => (values[mid - 1] + values[mid]) / 2.0,
+        _ => values[mid],
+    }
+}
+
+/// Table B's runs: wrk with its script against one Redis; each run numbers its events
+/// from a base of its own.
+struct Distinct<'a> {
+    script: WrkScript,
+    redis: &'a RedisServer,
+    runs: Cell<u64>,
+}
+
+impl Distinct<'_> {
+    /// One wrk run of `duration` s with `connections` against `target`.
+    fn run(&self, target: &Target, connections: u32, duration: u64) -> DistinctRun {
+        let redis = self.redis;
+        let base = self.runs.replace(self.runs.get() + 1) * RUN_SPAN;
+        let spooled_before = spooled(target);
+        let cpu = || {
+            (
+                testkit::process_cpu_time(target.process.id()),
+                redis.cpu_time(),
+            )
+        };
+        let cpu_before = cpu();
+        let wrk = self.script.run(&target.url, connections, duration, base);
+        let cpu_after = cpu();
+        if wrk.ok != wrk.responses || wrk.socket_errors > 0 {
+            eprintln!(
+                "warning: {} at c={connections}: {} of {} responses not 2xx, {} socket errors",
+                target.label,
+                wrk.responses - wrk.ok,
+                wrk.responses,
+                wrk.socket_errors
+            );
+        }
+        let per_event = |before: Option<Duration>, after: Option<Duration>| match (before, after) {
+            (Some(before), Some(after)) if wrk.ok > 0 => {
+                after.saturating_sub(before).as_secs_f64() * 1e6 / wrk.ok as f64
+            }
+            _ => f64::NAN,
+        };
+        let stored = settled_waiting(redis, target.db);
+        // Start every run from an empty db: a Redis holding hundreds of thousands of jobs from
+        // earlier runs is slower, which would favour whichever listener ran first.
+        let _: redis::RedisResult<()> =
+            redis::cmd("FLUSHDB").query(&mut redis.connection(target.db));
+        DistinctRun {
+            stored,
+            spooled: spooled(target).saturating_sub(spooled_before),
+            listener_cpu_us: per_event(cpu_before.0, cpu_after.0),
+            redis_cpu_us: per_event(cpu_before.1, cpu_after.1),
+            wrk_cpu_us: wrk.cpu.as_secs_f64() * 1e6 / wrk.ok.max(1) as f64,
+            wrk,
+        }
+    }
+}
+
+/// The length of `wait` once it has stopped growing (the last events of a run may still
+/// be on their way: batched, or drained from the spool), waiting at most 5 s.
+fn settled_waiting(redis: &RedisServer, db: u8) -> u64 {
+    let mut last = waiting(redis, db);
+    for _ in 0..50 {
+        std::thread::sleep(Duration::from_millis(100));
+        let now = waiting(redis, db);
+        if now == last {
+            return now;
+        }
+        last = now;
+    }
+    last
 }
 
 /// The Rust listener's count of events acknowledged from the spool (0 for the Node design).
@@ -470,13 +420,4 @@ fn ready(target: Target, port: u16) -> Target {
         std::thread::sleep(Duration::from_millis(50));
     }
     fail(&format!("the {} listener did not start", target.label))
-}
-
-fn write_distinct_events(path: &Path, first: u64, count: u64) {
-    let mut text = Vec::with_capacity(count as usize * 620);
-    for n in first..first + count {
-        text.extend(event(n));
-        text.push(b'\n');
-    }
-    std::fs::write(path, text).unwrap_or_else(|err| fail(&err.to_string()));
 }

@@ -1,12 +1,11 @@
 //! What the listener benchmarks share: building the release listener, a free loopback
-//! port, the ~600-byte Sellsy event and its signature. Included with `#[path]` by each
-//! benchmark (examples cannot share a dev-dependency module otherwise).
+//! port, an event's signature (the event is `examples::bench_data::event`). Included with
+//! `#[path]` by each benchmark (examples cannot share a dev-dependency module otherwise).
 
 use std::path::PathBuf;
 use std::process::Command;
 
 use examples::fail;
-use serde_json::json;
 use sha1::{Digest, Sha1};
 
 /// The signing key both listeners are given.
@@ -41,23 +40,6 @@ pub(crate) fn free_port() -> u16 {
         .and_then(|socket| socket.local_addr())
         .map(|addr| addr.port())
         .unwrap_or_else(|err| fail(&err.to_string()))
-}
-
-/// A ~600-byte Sellsy estimate event in JSON mode with `relatedobject`, unique per `n`.
-pub(crate) fn event(n: u64) -> Vec<u8> {
-    json!({
-        "eventType": "docslog", "timestamp": "1732400123", "event": "step",
-        "relatedid": (48_213_377 + n).to_string(), "relatedtype": "estimate",
-        "ownerid": "204551", "ownertype": "staff", "corpid": "90812",
-        "relatedobject": {
-            "id": 48_213_377 + n, "number": "DEV-2024-01137", "status": "accepted", "date": "2024-11-23",
-            "currency": "EUR", "subject": "Refonte site e-commerce", "related": [{"id": 7_311_820, "type": "company"}],
-            "amounts": {"total_raw_excl_tax": "12500.00", "total_excl_tax": "12500.00", "total_incl_tax": "15000.00"},
-            "assigned_staff_id": 204_551, "issuer_address_id": 1_002_334, "decimal_number": {"unit_price": 2, "quantity": 2}
-        }
-    })
-    .to_string()
-    .into_bytes()
 }
 
 /// Sellsy's signature of `body` with [`SECRET`].

@@ -40,7 +40,7 @@ async fn run() -> Result<(), (i32, String)> {
     let signal = shutdown_signal().map_err(|err| (EXIT_FAILURE, err.to_string()))?;
     let mut events = QueueEvents::builder(queue)
         .prefix(&connection.prefix)
-        .topology(connection.topology.clone())
+        .connection(connection.options())
         .connect(&connection.redis_url)
         .await
         .map_err(|err| (exit_code(&err), err.to_string()))?;

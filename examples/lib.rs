@@ -1,10 +1,13 @@
 //! Command-line plumbing shared by the examples: the common flags (`--redis-url`,
-//! `--prefix`, `--bullmq-major`, `--cluster`), positional arguments and exit codes.
+//! `--prefix`, `--bullmq-major`, `--cluster`), positional arguments and exit codes; and in
+//! [`bench_data`], the job data the benchmarks send.
 
 use std::collections::HashMap;
 use std::fmt;
 
-use bullmq_rs::{BullmqMajor, Topology};
+use bullmq_rs::{BullmqMajor, ConnectionOptions, Topology};
+
+pub mod bench_data;
 
 /// Exit code for a failure at run time (e.g. Redis unreachable).
 pub const EXIT_FAILURE: i32 = 1;
@@ -26,6 +29,13 @@ pub struct Connection {
     /// `--cluster` (the URL is any node of a Redis Cluster) or `--sentinel MASTER` (the
     /// URL is a sentinel, or several comma-separated); by default one server.
     pub topology: Topology,
+}
+
+impl Connection {
+    /// How to reach Redis, for any builder's `.connection(..)`.
+    pub fn options(&self) -> ConnectionOptions {
+        ConnectionOptions::default().topology(self.topology.clone())
+    }
 }
 
 /// The command line split into common flags, other flags and positional arguments.

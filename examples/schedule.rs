@@ -66,7 +66,7 @@ async fn run() -> Result<String, (i32, String)> {
     let queue = Queue::builder(queue_name)
         .prefix(&connection.prefix)
         .major(connection.major)
-        .topology(connection.topology.clone())
+        .connection(connection.options())
         .connect(&connection.redis_url)
         .await
         .map_err(failed)?;

@@ -43,7 +43,7 @@ async fn run() -> Result<(), (i32, String)> {
         .major(connection.major)
         .concurrency(number("concurrency")?.unwrap_or(1) as usize)
         .on_error(|err| eprintln!("worker error: {err}"))
-        .topology(connection.topology.clone());
+        .connection(connection.options());
     if let Some(ms) = number("lock-duration-ms")? {
         builder = builder.lock_duration(Duration::from_millis(ms));
     }

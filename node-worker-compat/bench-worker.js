@@ -2,13 +2,18 @@
 
 // Worker benchmark of Node BullMQ against a given Redis, for `cargo run --example bench_worker`.
 // args: --redis-url URL --major 6|5 --queue NAME --jobs N --concurrency C --samples S
-// stdout: {"impl","concurrency","jobs_per_s","start_latency_us":{"p50","p99"}}
-//  - throughput: N jobs (removeOnComplete) added first, then timed until a no-op worker
-//    has completed them all;
+// stdout: {"impl","concurrency","jobs_per_s","start_latency_us":{"p50","p99"},"redis":{"before","after"}}
+//  - throughput: N jobs (removeOnComplete; data: the ~600-byte Sellsy event of
+//    lib/bench-data.js, distinct per job) added first, then timed until a no-op worker
+//    has completed them all; `redis` holds the INFO texts of a lib/redis-meter.js meter
+//    started before the worker and finished once it has completed them all, from which
+//    the caller works out Redis' script time and CPU per job (examples/bench_cost.rs);
 //  - start latency: with the worker idle, S jobs added one at a time, each timed from
 //    just before the add to the start of its processing.
 
 const { load, connectionFromUrl, version, fail } = require('./lib/bullmq');
+const { event } = require('./lib/bench-data');
+const { startMeter } = require('./lib/redis-meter');
 
 function parseArgs(argv) {
   const args = { redisUrl: 'redis://127.0.0.1:6379', major: 6, queue: 'bench-worker', jobs: 20000, concurrency: 1, samples: 200 };
@@ -31,9 +36,10 @@ async function main() {
 
   for (let i = 0; i < args.jobs; i += 1000) {
     const batch = [];
-    for (let j = i; j < Math.min(args.jobs, i + 1000); j++) batch.push({ name: 'n', data: { i: j }, opts: { removeOnComplete: true } });
+    for (let j = i; j < Math.min(args.jobs, i + 1000); j++) batch.push({ name: 'n', data: event(j), opts: { removeOnComplete: true } });
     await queue.addBulk(batch);
   }
+  const meter = await startMeter(connection);
   let completed = 0;
   let allDone;
   const done = new Promise((resolve) => (allDone = resolve));
@@ -53,6 +59,7 @@ async function main() {
   startedAt = process.hrtime.bigint();
   await done;
   const seconds = Number(process.hrtime.bigint() - startedAt) / 1e9;
+  const redis = await meter.finish();
 
   // Let the worker go idle (blocked on the marker) before each latency sample.
   const latencies = [];
@@ -72,6 +79,7 @@ async function main() {
       concurrency: args.concurrency,
       jobs_per_s: args.jobs / seconds,
       start_latency_us: { p50: percentile(latencies, 50), p99: percentile(latencies, 99) },
+      redis,
     }) + '\n',
   );
   process.exit(0);

@@ -11,7 +11,7 @@ local q = {
   delayed = KEYS[7], pausedList = KEYS[8], priorityCounter = KEYS[10], marker = KEYS[11],
   readyAdded = false, delayedTouched = false,
 }
-local context = readQueueContext(KEYS[9], q.active)
+local context = readQueueContext(KEYS[9], q.active, true)
 q.paused = context.paused
 return fetchJob(q, context, {
   now = tonumber(ARGV[2]), token = ARGV[3], lockMs = ARGV[4], limitMax = tonumber(ARGV[5]),

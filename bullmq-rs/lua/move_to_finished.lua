@@ -34,7 +34,7 @@ if locked < 0 then return locked end
 writeFields(jobKey, ARGV[12])
 if redis.call("LREM", q.active, -1, jobId) < 1 then return -3 end
 
-local context = readQueueContext(KEYS[8], q.active)
+local context = readQueueContext(KEYS[8], q.active, true)
 q.maxEvents, q.paused = context.maxEvents, context.paused
 redis.call("XTRIM", q.events, "MAXLEN", "~", context.maxEvents)
 

@@ -112,6 +112,11 @@ struct StoredOptions {
 
 /// The JSON of `opts` as the add script receives it (it re-encodes it, as BullMQ does).
 pub(crate) fn options_to_stored(opts: &JobOptions) -> serde_json::Result<String> {
+    Ok(options_to_stored_value(opts)?.to_string())
+}
+
+/// [`options_to_stored`] as a JSON value (keys in the same order).
+pub(crate) fn options_to_stored_value(opts: &JobOptions) -> serde_json::Result<serde_json::Value> {
     let JobOptions {
         attempts,
         job_id,
@@ -132,7 +137,7 @@ pub(crate) fn options_to_stored(opts: &JobOptions) -> serde_json::Result<String>
         remove_dependency_on_failure,
         parent,
     } = opts.clone();
-    serde_json::to_string(&StoredOptions {
+    serde_json::to_value(StoredOptions {
         attempts: attempts.unwrap_or(0),
         job_id,
         delay,

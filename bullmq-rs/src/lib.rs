@@ -2,6 +2,7 @@
 #![warn(missing_docs)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
+mod cjson;
 mod codec;
 mod connection;
 mod error;
@@ -16,7 +17,7 @@ mod scheduler;
 mod scripts;
 mod worker;
 
-pub use connection::Topology;
+pub use connection::{ConnectionOptions, Topology};
 pub use error::Refusal;
 pub use error::{Error, Result, ScriptError};
 pub use events::{EventEntry, EventId, JobOutcome, QueueEvent, QueueEvents, QueueEventsBuilder};

@@ -25,7 +25,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bullmq_rs::{NewJob, Queue};
+use bullmq_rs::{ConnectionOptions, NewJob, Queue};
 
 pub use config::{Command, Config, LogFormat, SpoolCommand};
 pub use error::Error;
@@ -179,11 +179,13 @@ impl Parts {
 }
 
 fn open_queue(config: &Config, name: &str) -> Result<Queue, Error> {
-    Queue::builder(name)
+    let connection = ConnectionOptions::default()
         .topology(config.topology())
+        .connect_timeout(config.redis_deadline.max(Duration::from_millis(500)));
+    Queue::builder(name)
         .prefix(&config.prefix)
         .major(config.bullmq_major)
-        .connect_timeout(config.redis_deadline.max(Duration::from_millis(500)))
+        .connection(connection)
         .connect_lazy(config.redis_url.expose())
         .map_err(|err| Error::Config(err.to_string()))
 }

@@ -30,6 +30,12 @@ impl RedisServer {
         Self::start_with(&["--appendonly", "yes", "--appendfsync", "always"])
     }
 
+    /// Starts a server with AOF on and `appendfsync everysec`, as production runs it (for
+    /// benchmarks: every write also goes to the AOF, fsynced once a second).
+    pub fn with_aof_everysec() -> Self {
+        Self::start_with(&["--appendonly", "yes", "--appendfsync", "everysec"])
+    }
+
     /// Starts a server that also listens with TLS on a second port, with a certificate for
     /// `localhost` signed by a test CA made here (with `openssl`). Returns the server, the
     /// TLS port and the CA file clients must trust.

@@ -11,37 +11,7 @@
     keepLastIfActive  a hit on an active owner parks the new job in `dn:<id>`, to be
                       created when the owner finishes
     reschedule (6)    a hit on a delayed owner moves its due time to now + new delay
-  Major 6 also drops a stale slot (no TTL, owner gone) and lets the new job take it;
-  major 5 emits a `debounced` event beside every `deduplicated` one. ]]
-
-local function claimSlot(slotKey, jobId, de)
-  local ttl = tonumber(de["ttl"]) or 0
-  if ttl > 0 and not de["keepLastIfActive"] then
-    redis.call("SET", slotKey, jobId, "PX", ttl)
-  else
-    redis.call("SET", slotKey, jobId)
-  end
-end
-
-local function reportDeduplicated(q, survivorId, droppedId, dedupId)
-  if q.major == 5 then
-    emitEvent(q.events, q.maxEvents, "debounced", "jobId", survivorId, "debounceId", dedupId)
-  end
-  emitEvent(q.events, q.maxEvents, "deduplicated", "jobId", survivorId,
-    "deduplicationId", dedupId, "deduplicatedJobId", droppedId)
-end
-
--- Major 6: a slot without TTL whose owner no longer exists is left over from a lost
--- finish; it is reset for the incoming job instead of swallowing it forever.
-local function recoverStaleSlot(q, slotKey, ownerId, jobId, de)
-  if q.major ~= 6 then return false end
-  if redis.call("PTTL", slotKey) ~= -1 or redis.call("EXISTS", q.prefix .. ownerId) == 1 then
-    return false
-  end
-  redis.call("DEL", slotKey, q.prefix .. "dn:" .. de["id"])
-  claimSlot(slotKey, jobId, de)
-  return true
-end
+  The slot itself (claiming it, a stale one, the events of a hit) is dedup_slot.lua. ]]
 
 -- keepLastIfActive: while the owner runs, the newest duplicate waits in `dn:<id>`.
 local function parkBehindActiveOwner(q, ownerId, job, de)
@@ -75,14 +45,8 @@ local function replaceDelayedOwner(q, slotKey, ownerId, job, de)
   return true
 end
 
-local function deduplicate(q, job, de)
-  local slotKey = q.prefix .. "de:" .. de["id"]
-  local ownerId = redis.call("GET", slotKey)
-  if not ownerId then
-    claimSlot(slotKey, job.id, de)
-    return nil
-  end
-
+-- The slot is taken by ownerId: what becomes of the incoming job (see deduplicate).
+local function deduplicateAgainst(q, job, de, slotKey, ownerId)
   if de["replace"] then
     if replaceDelayedOwner(q, slotKey, ownerId, job, de) then return nil end
     if recoverStaleSlot(q, slotKey, ownerId, job.id, de) then return nil end
@@ -104,4 +68,11 @@ local function deduplicate(q, job, de)
     q.delayedTouched = true
   end
   return ownerId
+end
+
+local function deduplicate(q, job, de)
+  local slotKey = q.prefix .. "de:" .. de["id"]
+  local ownerId = claimOrOwner(slotKey, job.id, slotTtl(de))
+  if not ownerId then return nil end
+  return deduplicateAgainst(q, job, de, slotKey, ownerId)
 end

@@ -4,7 +4,7 @@ use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
 use tokio::sync::OnceCell;
 
-use super::{ConnectionSettings, open_client, split_urls};
+use super::{ConnectionOptions, open_client, split_urls};
 use crate::{Error, Result};
 
 /// A cluster connection made on first use, so that a queue can be opened while the
@@ -19,12 +19,11 @@ pub(crate) struct LazyCluster {
 impl LazyCluster {
     /// A client for the cluster that `urls` (one node or several, comma-separated)
     /// belong to; nothing is sent yet.
-    pub(super) fn new(urls: &str, settings: ConnectionSettings) -> Result<Self> {
+    pub(super) fn new(urls: &str, options: &ConnectionOptions) -> Result<Self> {
         let seeds = split_urls(urls)?;
         let (_, address) = open_client(seeds[0])?;
-        let mut builder =
-            ClusterClient::builder(seeds).connection_timeout(settings.connect_timeout);
-        if let Some(timeout) = settings.response_timeout {
+        let mut builder = ClusterClient::builder(seeds).connection_timeout(options.connect_timeout);
+        if let Some(timeout) = options.response_timeout {
             builder = builder.response_timeout(timeout);
         }
         let client = builder

@@ -4,6 +4,7 @@
 //! the sentinels whenever it is lost or demoted).
 
 mod cluster;
+mod options;
 mod sentinel;
 
 use std::sync::Arc;
@@ -15,63 +16,8 @@ use redis::{Cmd, Pipeline, RedisFuture, Value};
 use crate::{Error, Result};
 
 pub(crate) use cluster::LazyCluster;
+pub use options::{ConnectionOptions, Topology};
 pub(crate) use sentinel::SentinelPrimary;
-
-/// How the Redis a queue lives in is deployed, which decides how its URL is read.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Topology {
-    /// One server (or a primary addressed directly): the URL is that server.
-    #[default]
-    Single,
-    /// A Redis Cluster: the URL is any of its nodes (several may be given, separated by
-    /// commas). Every key of a queue must share a slot, so the prefix or the name needs a
-    /// hash tag such as `{sellsy}`.
-    Cluster,
-    /// A primary managed by Redis Sentinel under `master` (its `sentinel monitor` name):
-    /// the URL is a sentinel (several may be given, separated by commas). Each sentinel is
-    /// reached with its own URL's user, password and TLS; the primary with the user,
-    /// password, database and TLS of the first URL.
-    Sentinel {
-        /// The name the sentinels monitor the primary under.
-        master: String,
-    },
-}
-
-impl Topology {
-    /// A primary managed by Redis Sentinel under `master`.
-    pub fn sentinel(master: &str) -> Self {
-        Self::Sentinel {
-            master: master.to_owned(),
-        }
-    }
-
-    pub(crate) fn is_cluster(&self) -> bool {
-        matches!(self, Self::Cluster)
-    }
-}
-
-/// Timeouts of the connection a [`crate::Queue`] opens from a URL.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct ConnectionSettings {
-    /// Limit on one connection attempt.
-    pub(crate) connect_timeout: Duration,
-    /// Limit on one reply; `None` waits as long as Redis takes. A timed-out script may
-    /// still have run, so this is generous by default.
-    pub(crate) response_timeout: Option<Duration>,
-    /// Reconnection attempts per failed request before the request fails.
-    pub(crate) retries: usize,
-}
-
-impl Default for ConnectionSettings {
-    fn default() -> Self {
-        Self {
-            connect_timeout: Duration::from_secs(2),
-            response_timeout: Some(Duration::from_secs(10)),
-            retries: 2,
-        }
-    }
-}
 
 /// The connection a queue or worker talks through.
 #[derive(Clone)]
@@ -157,32 +103,28 @@ impl ConnectionLike for Connection {
     }
 }
 
-/// Opens a connection for `topology` and checks that Redis answers.
+/// Opens a connection as `options` say and checks that Redis answers.
 ///
 /// # Errors
 /// [`Error::InvalidUrl`], or [`Error::Connect`] when Redis cannot be reached.
-pub(crate) async fn open(
-    url: &str,
-    settings: ConnectionSettings,
-    topology: &Topology,
-) -> Result<Connection> {
-    match topology {
+pub(crate) async fn open(url: &str, options: &ConnectionOptions) -> Result<Connection> {
+    match &options.topology {
         Topology::Single => {
             let (client, address) = open_client(url)?;
-            ConnectionManager::new_with_config(client, manager_config(settings))
+            ConnectionManager::new_with_config(client, manager_config(options))
                 .await
                 .map(Connection::Single)
                 .map_err(|source| Error::Connect { address, source })
         }
         Topology::Cluster => {
-            let lazy = LazyCluster::new(url, settings)?;
+            let lazy = LazyCluster::new(url, options)?;
             lazy.connection()
                 .await
                 .map_err(|source| lazy.connect_error(source))?;
             Ok(Connection::Cluster(Arc::new(lazy)))
         }
         Topology::Sentinel { master } => {
-            let primary = SentinelPrimary::new(url, master, settings)?;
+            let primary = SentinelPrimary::new(url, master, options)?;
             primary
                 .current()
                 .await
@@ -197,21 +139,17 @@ pub(crate) async fn open(
 ///
 /// # Errors
 /// [`Error::InvalidUrl`] for a URL the redis crate refuses.
-pub(crate) fn open_lazy(
-    url: &str,
-    settings: ConnectionSettings,
-    topology: &Topology,
-) -> Result<Connection> {
-    Ok(match topology {
+pub(crate) fn open_lazy(url: &str, options: &ConnectionOptions) -> Result<Connection> {
+    Ok(match &options.topology {
         Topology::Single => {
             let (client, address) = open_client(url)?;
-            ConnectionManager::new_lazy_with_config(client, manager_config(settings))
+            ConnectionManager::new_lazy_with_config(client, manager_config(options))
                 .map(Connection::Single)
                 .map_err(|source| Error::Connect { address, source })?
         }
-        Topology::Cluster => Connection::Cluster(Arc::new(LazyCluster::new(url, settings)?)),
+        Topology::Cluster => Connection::Cluster(Arc::new(LazyCluster::new(url, options)?)),
         Topology::Sentinel { master } => {
-            Connection::Sentinel(Arc::new(SentinelPrimary::new(url, master, settings)?))
+            Connection::Sentinel(Arc::new(SentinelPrimary::new(url, master, options)?))
         }
     })
 }
@@ -261,6 +199,23 @@ pub(crate) async fn named_call(
     Ok(replies.pop().unwrap_or(Value::Nil))
 }
 
+/// First wait after a failed request to Redis; it doubles with each further failure.
+const FIRST_RETRY_DELAY: Duration = Duration::from_millis(100);
+/// Longest wait between failed requests (BullMQ waits 5 s after a connection error).
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
+
+/// The wait before a request that follows `failures` failed ones in a row, for loops
+/// that keep asking Redis (an events reader, a worker's fetch loop): none, then 100 ms
+/// doubling up to 5 s.
+pub(crate) fn retry_delay(failures: u32) -> Duration {
+    match failures {
+        0 => Duration::ZERO,
+        n => FIRST_RETRY_DELAY
+            .saturating_mul(1 << (n - 1).min(10))
+            .min(MAX_RETRY_DELAY),
+    }
+}
+
 /// The URLs of a comma-separated list (cluster seeds, sentinels), never empty.
 fn split_urls(urls: &str) -> Result<Vec<&str>> {
     let list: Vec<&str> = urls
@@ -280,10 +235,24 @@ fn open_client(url: &str) -> Result<(redis::Client, String)> {
     Ok((client, address))
 }
 
-fn manager_config(settings: ConnectionSettings) -> ConnectionManagerConfig {
+fn manager_config(options: &ConnectionOptions) -> ConnectionManagerConfig {
     ConnectionManagerConfig::new()
-        .set_connection_timeout(Some(settings.connect_timeout))
-        .set_response_timeout(settings.response_timeout)
-        .set_number_of_retries(settings.retries)
+        .set_connection_timeout(Some(options.connect_timeout))
+        .set_response_timeout(options.response_timeout)
+        .set_number_of_retries(options.retries)
         .set_max_delay(Duration::from_secs(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_requests_back_off_from_100_ms_to_5_s() {
+        let delays: Vec<u64> = [0, 1, 2, 3, 6, 7, 40, u32::MAX]
+            .into_iter()
+            .map(|failures| retry_delay(failures).as_millis() as u64)
+            .collect();
+        assert_eq!(delays, [0, 100, 200, 400, 3200, 5000, 5000, 5000]);
+    }
 }

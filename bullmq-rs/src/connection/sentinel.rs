@@ -13,7 +13,7 @@ use redis::{
     RedisError, RedisResult, ServerErrorKind, TlsMode, Value,
 };
 
-use super::{ConnectionSettings, split_urls};
+use super::{ConnectionOptions, split_urls};
 use crate::{Error, Result};
 
 /// The primary the sentinels name for one master name, behind one multiplexed connection.
@@ -37,7 +37,7 @@ pub(crate) struct Current {
 
 impl SentinelPrimary {
     /// Reads the sentinels' URLs (comma-separated); nothing is sent yet.
-    pub(super) fn new(urls: &str, master: &str, settings: ConnectionSettings) -> Result<Self> {
+    pub(super) fn new(urls: &str, master: &str, options: &ConnectionOptions) -> Result<Self> {
         let infos = split_urls(urls)?
             .into_iter()
             .map(|url| {
@@ -72,9 +72,9 @@ impl SentinelPrimary {
             current: Mutex::new(None),
             generations: AtomicU64::new(0),
             config: AsyncConnectionConfig::new()
-                .set_connection_timeout(Some(settings.connect_timeout))
-                .set_response_timeout(settings.response_timeout),
-            retries: settings.retries,
+                .set_connection_timeout(Some(options.connect_timeout))
+                .set_response_timeout(options.response_timeout),
+            retries: options.retries,
             address,
         })
     }

@@ -20,7 +20,7 @@ pub use event::QueueEvent;
 pub use wait::JobOutcome;
 
 use crate::Result;
-use crate::connection::{self, Connection, ConnectionSettings, Topology};
+use crate::connection::{self, Connection, ConnectionOptions};
 use crate::keys::QueueKeys;
 use entry::{parse_entries, parse_xread};
 
@@ -30,10 +30,6 @@ const DEFAULT_BLOCK_TIME: Duration = Duration::from_secs(10);
 const READ_BATCH: u32 = 500;
 /// Extra time a blocked read may take to answer before it counts as lost.
 const REPLY_MARGIN: Duration = Duration::from_secs(5);
-/// First wait after a failed read; it doubles with each further failure.
-const FIRST_RETRY_DELAY: Duration = Duration::from_millis(100);
-/// Longest wait between failed reads (BullMQ waits 5 s after a connection error).
-const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
 
 type Read = Pin<Box<dyn Future<Output = Result<Vec<EventEntry>>> + Send>>;
 
@@ -114,12 +110,12 @@ impl QueueEvents {
     ///
     /// ```no_run
     /// use std::time::Duration;
-    /// use bullmq_rs::{EventId, QueueEvents};
+    /// use bullmq_rs::{ConnectionOptions, EventId, QueueEvents};
     ///
     /// # async fn demo(saved: &str) -> bullmq_rs::Result<()> {
     /// let mut events = QueueEvents::builder("emails")
     ///     .prefix("{mail}")
-    ///     .cluster()
+    ///     .connection(ConnectionOptions::default().cluster())
     ///     .start_after(saved.parse::<EventId>()?)
     ///     .block_time(Duration::from_secs(5))
     ///     .connect("redis://10.0.0.5:6379")
@@ -132,8 +128,7 @@ impl QueueEvents {
         QueueEventsBuilder {
             name: name.to_owned(),
             prefix: crate::DEFAULT_PREFIX.to_owned(),
-            topology: Topology::Single,
-            settings: ConnectionSettings::default(),
+            connection: ConnectionOptions::default(),
             start_after: None,
             block: DEFAULT_BLOCK_TIME,
         }
@@ -214,7 +209,7 @@ impl QueueEvents {
             key: self.keys.events.clone(),
             after: self.read_after.clone(),
             block,
-            retry_delay: retry_delay(self.failures),
+            retry_delay: connection::retry_delay(self.failures),
         }
     }
 
@@ -266,8 +261,7 @@ impl futures_core::Stream for QueueEvents {
 pub struct QueueEventsBuilder {
     name: String,
     prefix: String,
-    topology: Topology,
-    settings: ConnectionSettings,
+    connection: ConnectionOptions,
     start_after: Option<EventId>,
     block: Duration,
 }
@@ -279,27 +273,11 @@ impl QueueEventsBuilder {
         self
     }
 
-    /// Talks to a Redis Cluster: `url` is any of its nodes; the prefix (or the name) must
-    /// hold a hash tag such as `{sellsy}`.
-    pub fn cluster(self) -> Self {
-        self.topology(Topology::Cluster)
-    }
-
-    /// Talks to the primary that Redis Sentinel manages under `master`: `url` is a
-    /// sentinel (or several, comma-separated).
-    pub fn sentinel(self, master: &str) -> Self {
-        self.topology(Topology::sentinel(master))
-    }
-
-    /// How the Redis behind `url` is deployed (default [`Topology::Single`]).
-    pub fn topology(mut self, topology: Topology) -> Self {
-        self.topology = topology;
-        self
-    }
-
-    /// Limit on one connection attempt (default 2 s).
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.settings.connect_timeout = timeout;
+    /// How to reach Redis: topology and limits (default [`ConnectionOptions::default`]).
+    /// The reply timeout applies to reads that answer at once; a blocked `XREAD` is
+    /// bounded by [`QueueEventsBuilder::block_time`] instead.
+    pub fn connection(mut self, connection: ConnectionOptions) -> Self {
+        self.connection = connection;
         self
     }
 
@@ -329,13 +307,13 @@ impl QueueEventsBuilder {
     ///
     /// [`start_after`]: QueueEventsBuilder::start_after
     pub async fn connect(self, url: &str) -> Result<QueueEvents> {
-        let keys = QueueKeys::for_connection(&self.prefix, &self.name, &self.topology)?;
-        let settings = ConnectionSettings {
-            response_timeout: (!self.block.is_zero()).then_some(self.block + REPLY_MARGIN),
-            ..self.settings
-        };
-        let mut blocking = connection::open(url, settings, &self.topology).await?;
-        let commands = connection::open_lazy(url, self.settings, &self.topology)?;
+        let keys = QueueKeys::for_connection(&self.prefix, &self.name, &self.connection.topology)?;
+        let blocking_options = self
+            .connection
+            .clone()
+            .response_timeout((!self.block.is_zero()).then_some(self.block + REPLY_MARGIN));
+        let mut blocking = connection::open(url, &blocking_options).await?;
+        let commands = connection::open_lazy(url, &self.connection)?;
         let start = match self.start_after {
             Some(id) => id,
             None => stream_end(&mut blocking, &keys.events).await?,
@@ -351,17 +329,6 @@ impl QueueEventsBuilder {
             failures: 0,
             reading: Mutex::new(None),
         })
-    }
-}
-
-/// The wait before a read that follows `failures` failed reads in a row: none, then
-/// 100 ms doubling up to 5 s.
-fn retry_delay(failures: u32) -> Duration {
-    match failures {
-        0 => Duration::ZERO,
-        n => FIRST_RETRY_DELAY
-            .saturating_mul(1 << (n - 1).min(10))
-            .min(MAX_RETRY_DELAY),
     }
 }
 
@@ -413,18 +380,4 @@ async fn stream_end(conn: &mut Connection, key: &str) -> Result<EventId> {
     Ok(parse_entries(reply, "XREVRANGE")?
         .pop()
         .map_or_else(EventId::zero, |entry| entry.id))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn failed_reads_back_off_from_100_ms_to_5_s() {
-        let delays: Vec<u64> = [0, 1, 2, 3, 6, 7, 40, u32::MAX]
-            .into_iter()
-            .map(|failures| retry_delay(failures).as_millis() as u64)
-            .collect();
-        assert_eq!(delays, [0, 100, 200, 400, 3200, 5000, 5000, 5000]);
-    }
 }

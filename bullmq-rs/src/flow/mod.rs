@@ -13,14 +13,13 @@ mod node;
 mod tree;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 pub use node::{AddedFlow, Dependencies, FlowJob, JobNode};
 
 pub(crate) use dependencies::{read_children_values, read_dependencies};
 
 use crate::Result;
-use crate::connection::{self, Connection, ConnectionSettings, Topology};
+use crate::connection::{self, Connection, ConnectionOptions, Topology};
 use crate::layout::BullmqMajor;
 use crate::queue::DEFAULT_PREFIX;
 
@@ -63,8 +62,7 @@ impl FlowProducer {
         FlowProducerBuilder {
             prefix: DEFAULT_PREFIX.to_owned(),
             major: BullmqMajor::default(),
-            settings: ConnectionSettings::default(),
-            topology: Topology::Single,
+            connection: ConnectionOptions::default(),
         }
     }
 
@@ -84,8 +82,7 @@ impl FlowProducer {
 pub struct FlowProducerBuilder {
     prefix: String,
     major: BullmqMajor,
-    settings: ConnectionSettings,
-    topology: Topology,
+    connection: ConnectionOptions,
 }
 
 impl FlowProducerBuilder {
@@ -101,22 +98,10 @@ impl FlowProducerBuilder {
         self
     }
 
-    /// Limit on one connection attempt (default 2 s).
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.settings.connect_timeout = timeout;
-        self
-    }
-
-    /// Limit on one reply (default 10 s; `None` to wait as long as Redis takes).
-    pub fn response_timeout(mut self, timeout: Option<Duration>) -> Self {
-        self.settings.response_timeout = timeout;
-        self
-    }
-
-    /// How the Redis behind `url` is deployed (default [`Topology::Single`]). On a
-    /// cluster, every queue of a flow must share one hash tag.
-    pub fn topology(mut self, topology: Topology) -> Self {
-        self.topology = topology;
+    /// How to reach Redis: topology and limits (default [`ConnectionOptions::default`]).
+    /// On a Redis Cluster, every queue of a flow must share one hash tag.
+    pub fn connection(mut self, connection: ConnectionOptions) -> Self {
+        self.connection = connection;
         self
     }
 
@@ -137,13 +122,13 @@ impl FlowProducerBuilder {
     /// [`crate::Error::Connect`] when Redis cannot be reached.
     pub async fn connect(self, url: &str) -> Result<FlowProducer> {
         crate::keys::QueueKeys::new(&self.prefix, "flow")?;
-        let conn = connection::open(url, self.settings, &self.topology).await?;
+        let conn = connection::open(url, &self.connection).await?;
         Ok(FlowProducer {
             conn,
             shared: Arc::new(Shared {
                 prefix: self.prefix,
                 major: self.major,
-                topology: self.topology,
+                topology: self.connection.topology,
             }),
         })
     }

@@ -9,7 +9,7 @@ use crate::job::JobId;
 use crate::layout::BullmqMajor;
 use crate::options::JobOptions;
 use crate::options::validate::validate;
-use crate::scripts::{JobArgs, ReplicaWait, SCRIPTS};
+use crate::scripts::{JobArgs, PlainFacts, ReplicaWait, SCRIPTS};
 
 use std::time::Duration;
 
@@ -65,11 +65,58 @@ impl NewJob {
     }
 }
 
-/// A job checked against the queue's major and encoded for the script.
+/// A job checked against the queue's major and encoded for the scripts.
 struct Encoded<'a> {
     job: &'a NewJob,
     opts_json: String,
+    /// The options in cjson's bytes, for a job the plain add script can take.
+    opts_cjson: Option<String>,
     timestamp: u64,
+}
+
+impl<'a> Encoded<'a> {
+    fn new(job: &'a NewJob, major: BullmqMajor) -> Result<Self> {
+        job.validate(major)?;
+        let stored = codec::options_to_stored_value(&job.opts)?;
+        Ok(Self {
+            job,
+            opts_json: stored.to_string(),
+            opts_cjson: takes_plain_add(&job.opts)
+                .then(|| crate::cjson::encode(&stored))
+                .flatten(),
+            timestamp: job.opts.timestamp.unwrap_or_else(codec::now_millis),
+        })
+    }
+
+    fn args(&self) -> JobArgs<'_> {
+        let opts = &self.job.opts;
+        JobArgs {
+            custom_id: opts.job_id.as_ref().map_or("", JobId::as_str),
+            name: &self.job.name,
+            timestamp: self.timestamp,
+            data_json: &self.job.data_json,
+            opts_json: &self.opts_json,
+            plain: self.opts_cjson.as_deref().map(|opts_cjson| PlainFacts {
+                opts_cjson,
+                lifo: opts.lifo == Some(true),
+                dedup: opts
+                    .deduplication
+                    .as_ref()
+                    .map(|de| (de.id.as_str(), de.ttl.map(codec::as_millis))),
+            }),
+        }
+    }
+}
+
+/// Whether the plain add script stores this job as the general one would: ready at once
+/// (no delay, no priority), no parent, and a deduplication (if any) in the plain or ttl
+/// mode.
+fn takes_plain_add(opts: &JobOptions) -> bool {
+    let special_dedup = opts.deduplication.as_ref().is_some_and(|de| {
+        [de.extend, de.replace, de.keep_last_if_active, de.reschedule].contains(&Some(true))
+    });
+    let ready = opts.delay.is_none_or(|delay| delay.is_zero()) && opts.priority.unwrap_or(0) == 0;
+    ready && opts.parent.is_none() && !special_dedup
 }
 
 impl Queue {
@@ -159,25 +206,9 @@ impl Queue {
         let major = self.major();
         let encoded = jobs
             .iter()
-            .map(|job| {
-                job.validate(major)?;
-                Ok(Encoded {
-                    job,
-                    opts_json: codec::options_to_stored(&job.opts)?,
-                    timestamp: job.opts.timestamp.unwrap_or_else(codec::now_millis),
-                })
-            })
+            .map(|job| Encoded::new(job, major))
             .collect::<Result<Vec<_>>>()?;
-        let args: Vec<JobArgs<'_>> = encoded
-            .iter()
-            .map(|e| JobArgs {
-                custom_id: e.job.opts.job_id.as_ref().map_or("", JobId::as_str),
-                name: &e.job.name,
-                timestamp: e.timestamp,
-                data_json: &e.job.data_json,
-                opts_json: &e.opts_json,
-            })
-            .collect();
+        let args: Vec<JobArgs<'_>> = encoded.iter().map(Encoded::args).collect();
         SCRIPTS
             .add_jobs
             .call(&mut self.connection(), self.keys(), major, &args, wait)

@@ -137,7 +137,6 @@ impl Queue {
     /// `failed` hash, which BullMQ 5 reads as a zset).
     pub async fn retry_job(&self, id: &JobId, state: JobState, opts: RetryOptions) -> Result<()> {
         let from = self.finished_set(state)?;
-        let reset = (opts.reset_attempts_made, opts.reset_attempts_started);
         let reprocess = SCRIPTS
             .reprocess_job
             .call(
@@ -146,7 +145,7 @@ impl Queue {
                 self.major(),
                 id,
                 from,
-                reset,
+                opts,
             )
             .await?;
         match reprocess {

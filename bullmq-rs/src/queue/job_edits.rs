@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::Queue;
 use crate::error::{Refusal, ScriptError};
 use crate::job::{JobId, JobState};
-use crate::scripts::{JobUpdate, Reprocess, SCRIPTS};
+use crate::scripts::{JobUpdate, NewPriority, Reprocess, SCRIPTS};
 use crate::{Error, Result, codec};
 
 impl Queue {
@@ -80,7 +80,7 @@ impl Queue {
                 self.keys(),
                 self.major(),
                 id,
-                (priority, lifo),
+                NewPriority { priority, lifo },
             )
             .await?;
         if found {

@@ -25,7 +25,7 @@ pub use getters::JobLogs;
 pub use queue_info::{GlobalRateLimit, QueueMeta, WorkerClient};
 
 use crate::Result;
-use crate::connection::{self, ConnectionSettings, Topology};
+use crate::connection::{self, ConnectionOptions};
 use crate::keys::QueueKeys;
 use crate::layout::BullmqMajor;
 
@@ -81,8 +81,7 @@ impl Queue {
             prefix: DEFAULT_PREFIX.to_owned(),
             major: BullmqMajor::default(),
             max_len_events: DEFAULT_MAX_LEN_EVENTS,
-            settings: ConnectionSettings::default(),
-            topology: Topology::Single,
+            connection: ConnectionOptions::default(),
         }
     }
 
@@ -167,15 +166,14 @@ impl Queue {
     }
 }
 
-/// Options of a [`Queue`]: prefix, BullMQ major, connection limits.
+/// Options of a [`Queue`]: prefix, BullMQ major, connection.
 #[derive(Debug, Clone)]
 pub struct QueueBuilder {
     name: String,
     prefix: String,
     major: BullmqMajor,
     max_len_events: u64,
-    settings: ConnectionSettings,
-    topology: Topology,
+    connection: ConnectionOptions,
 }
 
 impl QueueBuilder {
@@ -198,35 +196,11 @@ impl QueueBuilder {
         self
     }
 
-    /// Limit on one connection attempt (default 2 s).
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.settings.connect_timeout = timeout;
-        self
-    }
-
-    /// Limit on one reply (default 10 s; `None` to wait as long as Redis takes). When it
-    /// passes, the add may still have happened: use custom ids to retry safely.
-    pub fn response_timeout(mut self, timeout: Option<Duration>) -> Self {
-        self.settings.response_timeout = timeout;
-        self
-    }
-
-    /// Talks to a Redis Cluster: `url` is any of its nodes. The prefix (or the name) must
-    /// hold a hash tag such as `{sellsy}`, so that all the queue's keys share a slot.
-    pub fn cluster(self) -> Self {
-        self.topology(Topology::Cluster)
-    }
-
-    /// Talks to the primary that Redis Sentinel manages under `master`: `url` is a
-    /// sentinel (or several, comma-separated). After a failover the next request goes to
-    /// the new primary.
-    pub fn sentinel(self, master: &str) -> Self {
-        self.topology(Topology::sentinel(master))
-    }
-
-    /// How the Redis behind `url` is deployed (default [`Topology::Single`]).
-    pub fn topology(mut self, topology: Topology) -> Self {
-        self.topology = topology;
+    /// How to reach Redis: topology and limits (default [`ConnectionOptions::default`]).
+    /// On a Redis Cluster, the prefix (or the name) must hold a hash tag such as
+    /// `{sellsy}`, so that all the queue's keys share a slot.
+    pub fn connection(mut self, connection: ConnectionOptions) -> Self {
+        self.connection = connection;
         self
     }
 
@@ -239,8 +213,8 @@ impl QueueBuilder {
     /// [`crate::Error::InvalidQueue`] for a bad name or prefix, [`crate::Error::InvalidUrl`],
     /// [`crate::Error::Connect`] when Redis cannot be reached.
     pub async fn connect(self, url: &str) -> Result<Queue> {
-        let keys = QueueKeys::for_connection(&self.prefix, &self.name, &self.topology)?;
-        let conn = connection::open(url, self.settings, &self.topology).await?;
+        let keys = QueueKeys::for_connection(&self.prefix, &self.name, &self.connection.topology)?;
+        let conn = connection::open(url, &self.connection).await?;
         self.into_queue(conn, keys).with_meta().await
     }
 
@@ -251,8 +225,8 @@ impl QueueBuilder {
     /// # Errors
     /// [`crate::Error::InvalidQueue`] for a bad name or prefix, [`crate::Error::InvalidUrl`].
     pub fn connect_lazy(self, url: &str) -> Result<Queue> {
-        let keys = QueueKeys::for_connection(&self.prefix, &self.name, &self.topology)?;
-        let conn = connection::open_lazy(url, self.settings, &self.topology)?;
+        let keys = QueueKeys::for_connection(&self.prefix, &self.name, &self.connection.topology)?;
+        let conn = connection::open_lazy(url, &self.connection)?;
         Ok(self.into_queue(conn, keys))
     }
 

@@ -1,8 +1,8 @@
-//! `lua/add_jobs.lua`: a batch of adds in one call.
+//! `lua/add_jobs.lua` and `lua/add_plain_jobs.lua`: a batch of adds in one call.
 
 use std::time::Duration;
 
-use redis::{ErrorKind, ServerErrorKind, Value};
+use redis::{ErrorKind, ServerErrorKind, ToRedisArgs, Value};
 
 use crate::codec;
 use crate::connection::Connection;
@@ -21,11 +21,28 @@ pub(crate) struct JobArgs<'a> {
     pub(crate) name: &'a str,
     pub(crate) timestamp: u64,
     pub(crate) data_json: &'a str,
+    /// The options as the general script takes them (it re-encodes them).
     pub(crate) opts_json: &'a str,
+    /// Set when the job may take the plain script.
+    pub(crate) plain: Option<PlainFacts<'a>>,
 }
 
-/// The add script (`KEYS` wait, paused, meta, id, delayed, prioritized, pc, marker, events, active).
-pub(crate) struct AddJobs(pub(super) Script<10>);
+/// What the plain script needs of a job that is ready at once (no delay, no priority), has
+/// no parent and whose deduplication, if any, is the plain or ttl mode: its options in the
+/// bytes cjson gives them, and the facts it would otherwise decode them for.
+pub(crate) struct PlainFacts<'a> {
+    pub(crate) opts_cjson: &'a str,
+    pub(crate) lifo: bool,
+    /// The deduplication id and its ttl in ms, when the job is deduplicated.
+    pub(crate) dedup: Option<(&'a str, Option<u64>)>,
+}
+
+/// The add scripts (`KEYS` wait, paused, meta, id, delayed, prioritized, pc, marker,
+/// events, active): the general one, and the plain one for batches it can take.
+pub(crate) struct AddJobs {
+    pub(super) general: Script<10>,
+    pub(super) plain: Script<10>,
+}
 
 /// Replicas that must acknowledge a batch (Redis `WAIT`), asked on the connection that
 /// sent it.
@@ -33,6 +50,58 @@ pub(crate) struct AddJobs(pub(super) Script<10>);
 pub(crate) struct ReplicaWait {
     pub(crate) replicas: u32,
     pub(crate) timeout: Duration,
+}
+
+/// One script argument: text as it is, or a number written in decimal.
+enum Arg<'a> {
+    Text(&'a str),
+    Number(u64),
+}
+
+impl ToRedisArgs for Arg<'_> {
+    fn write_redis_args<W: ?Sized + redis::RedisWrite>(&self, out: &mut W) {
+        match self {
+            Self::Text(text) => out.write_arg(text.as_bytes()),
+            Self::Number(number) => number.write_redis_args(out),
+        }
+    }
+}
+
+/// The plain script's 8 values per job, or `None` when a job needs the general script.
+fn plain_args<'a>(jobs: &'a [JobArgs<'a>], mut args: Vec<Arg<'a>>) -> Option<Vec<Arg<'a>>> {
+    for job in jobs {
+        let facts = job.plain.as_ref()?;
+        let (dedup_id, dedup_ttl) = match facts.dedup {
+            Some((id, Some(ttl))) if ttl > 0 => (id, Arg::Number(ttl)),
+            Some((id, _)) => (id, Arg::Text("")),
+            None => ("", Arg::Text("")),
+        };
+        args.extend([
+            Arg::Text(job.custom_id),
+            Arg::Text(job.name),
+            Arg::Number(job.timestamp),
+            Arg::Text(job.data_json),
+            Arg::Text(facts.opts_cjson),
+            Arg::Text(if facts.lifo { "1" } else { "0" }),
+            Arg::Text(dedup_id),
+            dedup_ttl,
+        ]);
+    }
+    Some(args)
+}
+
+/// The general script's 5 values per job.
+fn general_args<'a>(jobs: &'a [JobArgs<'a>], mut args: Vec<Arg<'a>>) -> Vec<Arg<'a>> {
+    for job in jobs {
+        args.extend([
+            Arg::Text(job.custom_id),
+            Arg::Text(job.name),
+            Arg::Number(job.timestamp),
+            Arg::Text(job.data_json),
+            Arg::Text(job.opts_json),
+        ]);
+    }
+    args
 }
 
 impl AddJobs {
@@ -63,29 +132,25 @@ impl AddJobs {
             &keys.events,
             &keys.active,
         ];
-        let timestamps: Vec<String> = jobs.iter().map(|job| job.timestamp.to_string()).collect();
-        let mut args: Vec<&str> = Vec::with_capacity(2 + jobs.len() * 5);
-        args.extend([keys.base(), major.as_arg()]);
-        for (job, timestamp) in jobs.iter().zip(&timestamps) {
-            args.extend([
-                job.custom_id,
-                job.name,
-                timestamp,
-                job.data_json,
-                job.opts_json,
-            ]);
-        }
+        let head = vec![Arg::Text(keys.base()), Arg::Text(major.as_arg())];
+        let (script, args) = match plain_args(jobs, head) {
+            Some(args) => (&self.plain, args),
+            None => {
+                let head = vec![Arg::Text(keys.base()), Arg::Text(major.as_arg())];
+                (&self.general, general_args(jobs, head))
+            }
+        };
         let (reply, acked): (Value, u32) = match wait {
-            None => (self.0.call(conn, script_keys, args).await?, 0),
+            None => (script.call(conn, script_keys, args).await?, 0),
             Some(wait) => {
                 let mut pipe = redis::pipe();
-                pipe.add_command(self.0.evalsha(script_keys, &args))
+                pipe.add_command(script.evalsha(script_keys, &args))
                     .cmd("WAIT")
                     .arg(wait.replicas)
                     .arg(codec::as_millis(wait.timeout).max(1));
                 match pipe.query_async(conn).await {
                     Err(err) if err.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
-                        self.0.load(conn).await?;
+                        script.load(conn).await?;
                         pipe.query_async(conn).await?
                     }
                     other => other?,
@@ -96,18 +161,18 @@ impl AddJobs {
             // A refusal of the whole batch (-5 missing parent, -7 parent taken).
             Value::Int(code) => {
                 return Err(Error::Script {
-                    script: self.0.name(),
+                    script: script.name(),
                     code: ScriptError::from_job_code(code),
                 });
             }
             reply => redis::from_redis_value(reply).map_err(|err| Error::UnexpectedReply {
-                command: self.0.name(),
+                command: script.name(),
                 detail: err.to_string(),
             })?,
         };
         if ids.len() != jobs.len() {
             return Err(Error::UnexpectedReply {
-                command: self.0.name(),
+                command: script.name(),
                 detail: format!("{} ids for {} jobs", ids.len(), jobs.len()),
             });
         }

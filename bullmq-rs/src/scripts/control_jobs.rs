@@ -7,6 +7,7 @@ use crate::connection::Connection;
 use crate::job::JobId;
 use crate::keys::QueueKeys;
 use crate::layout::BullmqMajor;
+use crate::queue::RetryOptions;
 use crate::{Error, Result};
 
 /// What `remove_job` answered.
@@ -74,7 +75,7 @@ impl ReprocessJob {
         major: BullmqMajor,
         id: &JobId,
         from: FinishedSet<'_>,
-        reset: (bool, bool),
+        reset: RetryOptions,
     ) -> Result<Reprocess> {
         let job_key = keys.job(id);
         let script_keys = [
@@ -93,8 +94,8 @@ impl ReprocessJob {
         let argv = [
             id.as_str(),
             from.name,
-            flag(reset.0),
-            flag(reset.1),
+            flag(reset.reset_attempts_made),
+            flag(reset.reset_attempts_started),
             major.as_arg(),
         ];
         let code: i64 = self.0.call(conn, script_keys, argv).await?;
@@ -211,6 +212,15 @@ impl ChangeDelay {
     }
 }
 
+/// A job's new priority, and where it goes among the jobs of that priority.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct NewPriority {
+    /// 0 for none; otherwise lower runs first.
+    pub(crate) priority: u32,
+    /// Before the jobs of the same priority rather than after them (BullMQ's `lifo`).
+    pub(crate) lifo: bool,
+}
+
 /// The change-priority script (`KEYS` wait, paused, meta, prioritized, active, pc,
 /// marker, job).
 pub(crate) struct ChangePriority(pub(super) Script<8>);
@@ -223,7 +233,7 @@ impl ChangePriority {
         keys: &QueueKeys,
         major: BullmqMajor,
         id: &JobId,
-        (priority, lifo): (u32, bool),
+        change: NewPriority,
     ) -> Result<bool> {
         let job_key = keys.job(id);
         let script_keys = [
@@ -236,11 +246,11 @@ impl ChangePriority {
             &keys.marker,
             &job_key,
         ];
-        let priority = priority.to_string();
+        let priority = change.priority.to_string();
         let argv = [
             priority.as_str(),
             id.as_str(),
-            if lifo { "1" } else { "0" },
+            if change.lifo { "1" } else { "0" },
             major.as_arg(),
         ];
         match self.0.call::<i64>(conn, script_keys, argv).await? {

@@ -91,6 +91,14 @@ impl UpsertJobScheduler {
     }
 }
 
+/// The run of a scheduler a worker has just taken, from which the next run is planned.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TakenRun<'a> {
+    pub(crate) id: &'a JobId,
+    /// Its data (JSON), which the next run inherits.
+    pub(crate) data: &'a str,
+}
+
 pub(crate) struct UpdateJobScheduler(pub(super) Script<12>);
 
 impl UpdateJobScheduler {
@@ -102,10 +110,9 @@ impl UpdateJobScheduler {
         keys: &QueueKeys,
         major: BullmqMajor,
         run: &RunArgs<'_>,
-        taken: (&JobId, &str),
+        taken: TakenRun<'_>,
     ) -> Result<Option<JobId>> {
-        let (taken_id, taken_data) = taken;
-        let taken_key = keys.job(taken_id);
+        let taken_key = keys.job(taken.id);
         let [k1, k2, k3, k4, k5, k6, k7, k8, k9, k10, k11] = queue_keys(keys);
         let script_keys = [k1, k2, k3, k4, k5, k6, k7, k8, k9, k10, k11, &taken_key];
         let argv = [
@@ -114,8 +121,8 @@ impl UpdateJobScheduler {
             run.scheduler_id,
             &run.now.to_string(),
             &run.next_millis(),
-            taken_id.as_str(),
-            taken_data,
+            taken.id.as_str(),
+            taken.data,
             run.opts_json,
             run.repeat_pairs_json,
         ];

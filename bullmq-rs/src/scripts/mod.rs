@@ -17,22 +17,24 @@ use crate::connection::Connection;
 use redis::{FromRedisValue, ToRedisArgs};
 
 pub(crate) use add_flow::{AddFlow, FlowNodeArgs};
-pub(crate) use add_jobs::{AddJobs, JobArgs, ReplicaWait};
+pub(crate) use add_jobs::{AddJobs, JobArgs, PlainFacts, ReplicaWait};
 pub(crate) use clean_jobs::{CleanJobs, CleanTarget};
-pub(crate) use control_jobs::{ChangeDelay, ChangePriority, Drain, RemoveDeduplicationKey};
+pub(crate) use control_jobs::{
+    ChangeDelay, ChangePriority, Drain, NewPriority, RemoveDeduplicationKey,
+};
 pub(crate) use control_jobs::{
     FinishedSet, MoveJobsToWait, Promote, Removal, RemoveJob, Reprocess, ReprocessJob,
 };
 pub(crate) use getters::{GetCounts, GetJobs, GetRateLimitTtl, JobWindow, StateKey};
 pub(crate) use job_scheduler::{
-    RemoveJobScheduler, RunArgs, SchedulerArgs, UpdateJobScheduler, UpsertJobScheduler,
+    RemoveJobScheduler, RunArgs, SchedulerArgs, TakenRun, UpdateJobScheduler, UpsertJobScheduler,
 };
 pub(crate) use move_to_waiting_children::MoveToWaitingChildren;
 pub(crate) use obliterate::{Obliterate, ObliterateStep};
 pub(crate) use pause::{Pause, PauseAction};
 pub(crate) use worker_scripts::{
     ExtendLocks, FetchArgs, Fetched, Finish, JobUpdate, JobUpdates, MoveStalledJobsToWait,
-    MoveToActive, MoveToDelayed, MoveToFinished, Outcome, RateLimitJob, Retry, RetryJob,
+    MoveToActive, MoveToDelayed, MoveToFinished, Outcome, RateLimitJob, Retention, Retry, RetryJob,
 };
 
 /// Joins the listed includes and the main script at compile time: a missing file is a
@@ -46,6 +48,26 @@ macro_rules! lua {
     };
 }
 
+/// A script's name (its file is `lua/<name>.lua`) and its source, includes joined.
+#[derive(Debug, Clone, Copy)]
+struct Source {
+    name: &'static str,
+    lua: &'static str,
+}
+
+/// Declares each script's [`Source`] as a constant (`NAME: "main" ["include", ...];`)
+/// and `SOURCES`, the list of them all: a script declared here is listed by
+/// construction, and the load test checks the list against the files in `lua/`.
+macro_rules! sources {
+    ($($konst:ident: $main:literal [$($include:literal),* $(,)?];)*) => {
+        $(const $konst: Source = Source { name: $main, lua: lua!($main $(, $include)*) };)*
+
+        /// Every script of the crate.
+        #[cfg(test)]
+        const SOURCES: &[Source] = &[$($konst),*];
+    };
+}
+
 /// One script taking exactly `N` keys. Its SHA is computed once; a call sends EVALSHA and,
 /// when Redis answers NOSCRIPT (first use, restart, `SCRIPT FLUSH`), loads the script and
 /// retries once.
@@ -55,10 +77,10 @@ pub(crate) struct Script<const N: usize> {
 }
 
 impl<const N: usize> Script<N> {
-    fn new(name: &'static str, source: &'static str) -> Self {
+    fn new(source: Source) -> Self {
         Self {
-            name,
-            script: redis::Script::new(source),
+            name: source.name,
+            script: redis::Script::new(source.lua),
         }
     }
 
@@ -108,153 +130,58 @@ impl<const N: usize> Script<N> {
     }
 }
 
-const ADD_JOBS: &str = lua!(
-    "add_jobs",
-    "emit_event",
-    "queue_context",
-    "delayed",
-    "delete_job",
-    "store_job",
-    "ready",
-    "parent",
-    "deduplicate"
-);
-const ADD_FLOW: &str = lua!(
-    "add_flow",
-    "emit_event",
-    "queue_context",
-    "delayed",
-    "store_job",
-    "ready",
-    "parent"
-);
-const MOVE_TO_WAITING_CHILDREN: &str =
-    lua!("move_to_waiting_children", "emit_event", "finish_checks");
-const PAUSE: &str = lua!("pause");
-const CLEAN_JOBS: &str = lua!("clean_jobs", "delete_job");
-const OBLITERATE: &str = lua!("obliterate", "delete_job");
-const MOVE_TO_ACTIVE: &str = lua!(
-    "move_to_active",
-    "emit_event",
-    "queue_context",
-    "delayed",
-    "ready",
-    "fetch_job"
-);
-const MOVE_TO_FINISHED: &str = lua!(
-    "move_to_finished",
-    "emit_event",
-    "queue_context",
-    "delayed",
-    "delete_job",
-    "store_job",
-    "ready",
-    "parent",
-    "deduplicate",
-    "finish_checks",
-    "finished",
-    "metrics",
-    "fetch_job"
-);
-const RETRY_JOB: &str = lua!(
-    "retry_job",
-    "emit_event",
-    "queue_context",
-    "delayed",
-    "ready",
-    "finish_checks"
-);
-const MOVE_TO_DELAYED: &str = lua!(
-    "move_to_delayed",
-    "emit_event",
-    "queue_context",
-    "delayed",
-    "finish_checks"
-);
-const EXTEND_LOCKS: &str = lua!("extend_locks");
-const RATE_LIMIT_JOB: &str = lua!(
-    "rate_limit_job",
-    "emit_event",
-    "queue_context",
-    "delayed",
-    "ready",
-    "finish_checks"
-);
-const MOVE_STALLED: &str = lua!(
-    "move_stalled_jobs_to_wait",
-    "emit_event",
-    "queue_context",
-    "delayed",
-    "ready"
-);
-const JOB_UPDATES: &str = lua!("job_updates", "emit_event", "queue_context");
-const UPSERT_JOB_SCHEDULER: &str = lua!(
-    "upsert_job_scheduler",
-    "emit_event",
-    "queue_context",
-    "delayed",
-    "delete_job",
-    "store_job",
-    "ready",
-    "job_scheduler"
-);
-const UPDATE_JOB_SCHEDULER: &str = lua!(
-    "update_job_scheduler",
-    "emit_event",
-    "queue_context",
-    "delayed",
-    "store_job",
-    "ready",
-    "job_scheduler"
-);
-const REMOVE_JOB_SCHEDULER: &str = lua!("remove_job_scheduler", "emit_event", "delete_job");
-const GET_COUNTS: &str = lua!("get_counts", "legacy_marker");
-const GET_JOBS: &str = lua!("get_jobs", "legacy_marker");
-const GET_RATE_LIMIT_TTL: &str = lua!("get_rate_limit_ttl");
-const REMOVE_JOB: &str = lua!(
-    "remove_job",
-    "emit_event",
-    "queue_context",
-    "delayed",
-    "ready",
-    "parent",
-    "delete_job"
-);
-const REPROCESS_JOB: &str = lua!(
-    "reprocess_job",
-    "emit_event",
-    "queue_context",
-    "delayed",
-    "ready",
-    "child_retried"
-);
-const MOVE_JOBS_TO_WAIT: &str = lua!(
-    "move_jobs_to_wait",
-    "emit_event",
-    "queue_context",
-    "delayed",
-    "ready",
-    "child_retried"
-);
-const PROMOTE: &str = lua!("promote", "emit_event", "queue_context", "delayed", "ready");
-const DRAIN: &str = lua!(
-    "drain",
-    "emit_event",
-    "queue_context",
-    "delayed",
-    "ready",
-    "parent",
-    "delete_job"
-);
-const REMOVE_DEDUPLICATION_KEY: &str = lua!("remove_deduplication_key");
-const CHANGE_DELAY: &str = lua!("change_delay", "emit_event", "queue_context", "delayed");
-const CHANGE_PRIORITY: &str = lua!(
-    "change_priority",
-    "emit_event",
-    "queue_context",
-    "delayed",
-    "ready"
-);
+sources! {
+    ADD_JOBS: "add_jobs" [
+        "emit_event", "queue_context", "delayed", "delete_job", "store_job", "ready", "parent",
+        "dedup_slot", "deduplicate"
+    ];
+    ADD_PLAIN_JOBS: "add_plain_jobs" ["emit_event", "queue_context", "dedup_slot"];
+    ADD_FLOW: "add_flow" ["emit_event", "queue_context", "delayed", "store_job", "ready", "parent"];
+    MOVE_TO_WAITING_CHILDREN: "move_to_waiting_children" ["emit_event", "finish_checks"];
+    PAUSE: "pause" [];
+    CLEAN_JOBS: "clean_jobs" ["delete_job"];
+    OBLITERATE: "obliterate" ["delete_job"];
+    MOVE_TO_ACTIVE: "move_to_active" [
+        "emit_event", "queue_context", "delayed", "ready", "fetch_job"
+    ];
+    MOVE_TO_FINISHED: "move_to_finished" [
+        "emit_event", "queue_context", "delayed", "delete_job", "store_job", "ready", "parent",
+        "dedup_slot", "deduplicate", "finish_checks", "finished", "metrics", "fetch_job"
+    ];
+    RETRY_JOB: "retry_job" ["emit_event", "queue_context", "delayed", "ready", "finish_checks"];
+    MOVE_TO_DELAYED: "move_to_delayed" ["emit_event", "queue_context", "delayed", "finish_checks"];
+    EXTEND_LOCKS: "extend_locks" [];
+    RATE_LIMIT_JOB: "rate_limit_job" [
+        "emit_event", "queue_context", "delayed", "ready", "finish_checks"
+    ];
+    MOVE_STALLED: "move_stalled_jobs_to_wait" ["emit_event", "queue_context", "delayed", "ready"];
+    JOB_UPDATES: "job_updates" ["emit_event", "queue_context"];
+    UPSERT_JOB_SCHEDULER: "upsert_job_scheduler" [
+        "emit_event", "queue_context", "delayed", "delete_job", "store_job", "ready",
+        "job_scheduler"
+    ];
+    UPDATE_JOB_SCHEDULER: "update_job_scheduler" [
+        "emit_event", "queue_context", "delayed", "store_job", "ready", "job_scheduler"
+    ];
+    REMOVE_JOB_SCHEDULER: "remove_job_scheduler" ["emit_event", "delete_job"];
+    GET_COUNTS: "get_counts" ["legacy_marker"];
+    GET_JOBS: "get_jobs" ["legacy_marker"];
+    GET_RATE_LIMIT_TTL: "get_rate_limit_ttl" [];
+    REMOVE_JOB: "remove_job" [
+        "emit_event", "queue_context", "delayed", "ready", "parent", "delete_job"
+    ];
+    REPROCESS_JOB: "reprocess_job" [
+        "emit_event", "queue_context", "delayed", "ready", "child_retried"
+    ];
+    MOVE_JOBS_TO_WAIT: "move_jobs_to_wait" [
+        "emit_event", "queue_context", "delayed", "ready", "child_retried"
+    ];
+    PROMOTE: "promote" ["emit_event", "queue_context", "delayed", "ready"];
+    DRAIN: "drain" ["emit_event", "queue_context", "delayed", "ready", "parent", "delete_job"];
+    REMOVE_DEDUPLICATION_KEY: "remove_deduplication_key" [];
+    CHANGE_DELAY: "change_delay" ["emit_event", "queue_context", "delayed"];
+    CHANGE_PRIORITY: "change_priority" ["emit_event", "queue_context", "delayed", "ready"];
+}
 
 /// Every script of the crate.
 pub(crate) struct Scripts {
@@ -289,87 +216,79 @@ pub(crate) struct Scripts {
 }
 
 pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
-    add_jobs: AddJobs(Script::new("add_jobs", ADD_JOBS)),
-    add_flow: AddFlow(Script::new("add_flow", ADD_FLOW)),
-    move_to_waiting_children: MoveToWaitingChildren(Script::new(
-        "move_to_waiting_children",
-        MOVE_TO_WAITING_CHILDREN,
-    )),
-    pause: Pause(Script::new("pause", PAUSE)),
-    clean_jobs: CleanJobs(Script::new("clean_jobs", CLEAN_JOBS)),
-    obliterate: Obliterate(Script::new("obliterate", OBLITERATE)),
-    move_to_active: MoveToActive(Script::new("move_to_active", MOVE_TO_ACTIVE)),
-    move_to_finished: MoveToFinished(Script::new("move_to_finished", MOVE_TO_FINISHED)),
-    retry_job: RetryJob(Script::new("retry_job", RETRY_JOB)),
-    move_to_delayed: MoveToDelayed(Script::new("move_to_delayed", MOVE_TO_DELAYED)),
-    extend_locks: ExtendLocks(Script::new("extend_locks", EXTEND_LOCKS)),
-    rate_limit_job: RateLimitJob(Script::new("rate_limit_job", RATE_LIMIT_JOB)),
-    move_stalled: MoveStalledJobsToWait(Script::new("move_stalled_jobs_to_wait", MOVE_STALLED)),
-    job_updates: JobUpdates(Script::new("job_updates", JOB_UPDATES)),
-    upsert_job_scheduler: UpsertJobScheduler(Script::new(
-        "upsert_job_scheduler",
-        UPSERT_JOB_SCHEDULER,
-    )),
-    update_job_scheduler: UpdateJobScheduler(Script::new(
-        "update_job_scheduler",
-        UPDATE_JOB_SCHEDULER,
-    )),
-    remove_job_scheduler: RemoveJobScheduler(Script::new(
-        "remove_job_scheduler",
-        REMOVE_JOB_SCHEDULER,
-    )),
-    get_counts: GetCounts(Script::new("get_counts", GET_COUNTS)),
-    get_jobs: GetJobs(Script::new("get_jobs", GET_JOBS)),
-    get_rate_limit_ttl: GetRateLimitTtl(Script::new("get_rate_limit_ttl", GET_RATE_LIMIT_TTL)),
-    remove_job: RemoveJob(Script::new("remove_job", REMOVE_JOB)),
-    reprocess_job: ReprocessJob(Script::new("reprocess_job", REPROCESS_JOB)),
-    move_jobs_to_wait: MoveJobsToWait(Script::new("move_jobs_to_wait", MOVE_JOBS_TO_WAIT)),
-    promote: Promote(Script::new("promote", PROMOTE)),
-    change_delay: ChangeDelay(Script::new("change_delay", CHANGE_DELAY)),
-    change_priority: ChangePriority(Script::new("change_priority", CHANGE_PRIORITY)),
-    drain: Drain(Script::new("drain", DRAIN)),
-    remove_deduplication_key: RemoveDeduplicationKey(Script::new(
-        "remove_deduplication_key",
-        REMOVE_DEDUPLICATION_KEY,
-    )),
+    add_jobs: AddJobs {
+        general: Script::new(ADD_JOBS),
+        plain: Script::new(ADD_PLAIN_JOBS),
+    },
+    add_flow: AddFlow(Script::new(ADD_FLOW)),
+    move_to_waiting_children: MoveToWaitingChildren(Script::new(MOVE_TO_WAITING_CHILDREN)),
+    pause: Pause(Script::new(PAUSE)),
+    clean_jobs: CleanJobs(Script::new(CLEAN_JOBS)),
+    obliterate: Obliterate(Script::new(OBLITERATE)),
+    move_to_active: MoveToActive(Script::new(MOVE_TO_ACTIVE)),
+    move_to_finished: MoveToFinished(Script::new(MOVE_TO_FINISHED)),
+    retry_job: RetryJob(Script::new(RETRY_JOB)),
+    move_to_delayed: MoveToDelayed(Script::new(MOVE_TO_DELAYED)),
+    extend_locks: ExtendLocks(Script::new(EXTEND_LOCKS)),
+    rate_limit_job: RateLimitJob(Script::new(RATE_LIMIT_JOB)),
+    move_stalled: MoveStalledJobsToWait(Script::new(MOVE_STALLED)),
+    job_updates: JobUpdates(Script::new(JOB_UPDATES)),
+    upsert_job_scheduler: UpsertJobScheduler(Script::new(UPSERT_JOB_SCHEDULER)),
+    update_job_scheduler: UpdateJobScheduler(Script::new(UPDATE_JOB_SCHEDULER)),
+    remove_job_scheduler: RemoveJobScheduler(Script::new(REMOVE_JOB_SCHEDULER)),
+    get_counts: GetCounts(Script::new(GET_COUNTS)),
+    get_jobs: GetJobs(Script::new(GET_JOBS)),
+    get_rate_limit_ttl: GetRateLimitTtl(Script::new(GET_RATE_LIMIT_TTL)),
+    remove_job: RemoveJob(Script::new(REMOVE_JOB)),
+    reprocess_job: ReprocessJob(Script::new(REPROCESS_JOB)),
+    move_jobs_to_wait: MoveJobsToWait(Script::new(MOVE_JOBS_TO_WAIT)),
+    promote: Promote(Script::new(PROMOTE)),
+    change_delay: ChangeDelay(Script::new(CHANGE_DELAY)),
+    change_priority: ChangePriority(Script::new(CHANGE_PRIORITY)),
+    drain: Drain(Script::new(DRAIN)),
+    remove_deduplication_key: RemoveDeduplicationKey(Script::new(REMOVE_DEDUPLICATION_KEY)),
 });
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+    use std::path::Path;
+
     use super::*;
+
+    /// The main scripts in `lua/` (includes live in `lua/includes/`).
+    fn script_files() -> BTreeSet<String> {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("lua");
+        std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .filter(|path| path.extension().is_some_and(|ext| ext == "lua"))
+            .map(|path| path.file_stem().unwrap().to_string_lossy().into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn every_script_file_is_declared_once() {
+        let declared: Vec<&str> = SOURCES.iter().map(|source| source.name).collect();
+        let unique: BTreeSet<String> = declared.iter().map(|name| (*name).to_owned()).collect();
+        assert_eq!(unique.len(), declared.len(), "a script declared twice");
+        assert_eq!(unique, script_files(), "lua/*.lua and `sources!` differ");
+    }
 
     #[test]
     fn every_script_loads_into_redis() {
         let redis = testkit::RedisServer::start();
         let mut conn = redis.connection(0);
-        for (name, source) in [
-            ("add_jobs", ADD_JOBS),
-            ("add_flow", ADD_FLOW),
-            ("move_to_waiting_children", MOVE_TO_WAITING_CHILDREN),
-            ("move_to_finished", MOVE_TO_FINISHED),
-            ("pause", PAUSE),
-            ("clean_jobs", CLEAN_JOBS),
-            ("obliterate", OBLITERATE),
-            ("upsert_job_scheduler", UPSERT_JOB_SCHEDULER),
-            ("update_job_scheduler", UPDATE_JOB_SCHEDULER),
-            ("remove_job_scheduler", REMOVE_JOB_SCHEDULER),
-            ("get_counts", GET_COUNTS),
-            ("get_jobs", GET_JOBS),
-            ("get_rate_limit_ttl", GET_RATE_LIMIT_TTL),
-            ("remove_job", REMOVE_JOB),
-            ("reprocess_job", REPROCESS_JOB),
-            ("move_jobs_to_wait", MOVE_JOBS_TO_WAIT),
-            ("promote", PROMOTE),
-            ("change_delay", CHANGE_DELAY),
-            ("change_priority", CHANGE_PRIORITY),
-            ("drain", DRAIN),
-            ("remove_deduplication_key", REMOVE_DEDUPLICATION_KEY),
-        ] {
+        for source in SOURCES {
             let sha: Result<String, _> = redis::cmd("SCRIPT")
                 .arg("LOAD")
-                .arg(source)
+                .arg(source.lua)
                 .query(&mut conn);
-            assert!(sha.is_ok(), "lua/{name}.lua does not compile: {sha:?}");
+            assert!(
+                sha.is_ok(),
+                "lua/{}.lua does not compile: {sha:?}",
+                source.name
+            );
         }
     }
 }

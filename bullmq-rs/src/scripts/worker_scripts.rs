@@ -13,7 +13,8 @@ use crate::error::ScriptError;
 use crate::job::JobId;
 use crate::keys::QueueKeys;
 use crate::layout::BullmqMajor;
-use crate::{Error, Result};
+use crate::worker::Limiter;
+use crate::{Error, Result, codec};
 
 /// What `move_to_active` answered.
 #[derive(Debug)]
@@ -31,7 +32,7 @@ pub(crate) struct FetchArgs<'a> {
     pub(crate) now: u64,
     pub(crate) token: &'a str,
     pub(crate) lock_ms: u64,
-    pub(crate) limiter: Option<(u64, u64)>,
+    pub(crate) limiter: Option<Limiter>,
     pub(crate) worker_name: &'a str,
 }
 
@@ -69,8 +70,11 @@ impl MoveToActive {
 fn fetch_argv(keys: &QueueKeys, major: BullmqMajor, args: &FetchArgs<'_>) -> [String; 8] {
     let (limit_max, limit_ms) = args
         .limiter
-        .map_or((String::new(), String::new()), |(max, ms)| {
-            (max.to_string(), ms.to_string())
+        .map_or((String::new(), String::new()), |limit| {
+            (
+                limit.max.to_string(),
+                codec::as_millis(limit.duration).to_string(),
+            )
         });
     [
         keys.base().to_owned(),
@@ -114,13 +118,24 @@ pub(crate) struct Finish<'a> {
     pub(crate) token: &'a str,
     pub(crate) now: u64,
     pub(crate) outcome: Outcome<'a>,
-    /// (count: -1 all, 0 none, n; age in s; most removed per trim)
-    pub(crate) keep: (i64, Option<u64>, u64),
+    pub(crate) keep: Retention,
     pub(crate) attempts: u32,
     /// JSON array of field, value pairs written first.
     pub(crate) fields_json: &'a str,
     /// Most metrics data points kept, when the worker collects metrics.
     pub(crate) metrics: Option<u64>,
+}
+
+/// What to keep of the finished set the job enters (BullMQ's `keepJobs`, from
+/// `removeOnComplete` / `removeOnFail`); `move_to_finished` trims the set by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Retention {
+    /// Jobs kept: -1 keeps every job, 0 removes this one at once, n keeps the newest n.
+    pub(crate) count: i64,
+    /// Jobs older than this (seconds) are removed; `None` keeps them whatever their age.
+    pub(crate) age_secs: Option<u64>,
+    /// Most jobs one trim removes.
+    pub(crate) limit: u64,
 }
 
 /// Completed with a return value (JSON), or failed with a reason.
@@ -165,7 +180,11 @@ impl MoveToFinished {
             &keys.limiter,
             &metrics_key,
         ];
-        let (count, age, limit) = finish.keep;
+        let Retention {
+            count,
+            age_secs,
+            limit,
+        } = finish.keep;
         let mut argv: Vec<String> = [
             finish.job_id.as_str(),
             &finish.now.to_string(),
@@ -175,7 +194,7 @@ impl MoveToFinished {
             keys.base(),
             finish.token,
             &count.to_string(),
-            &age.map(|age| age.to_string()).unwrap_or_default(),
+            &age_secs.map(|age| age.to_string()).unwrap_or_default(),
             &limit.to_string(),
             &finish.attempts.to_string(),
             finish.fields_json,

@@ -3,8 +3,46 @@
 //! `<prefix>:<base64(queue name)>`, plus `:w:<worker name>` for a named worker (BullMQ's
 //! `clientName()` with the worker suffix).
 
+use tokio::sync::OnceCell;
+
+use crate::Result;
+use crate::connection::{self, Connection};
+
+/// The name of a worker's blocking connection, and whether the server takes names, which
+/// is known once Redis has answered a first `CLIENT SETNAME` (at connect, or at the first
+/// wait for jobs of a worker connected lazily).
+pub(super) struct ClientName {
+    name: String,
+    /// `false` where the server has no `CLIENT` command (some hosted Redis); unset until
+    /// Redis has answered.
+    supported: OnceCell<bool>,
+}
+
+impl ClientName {
+    pub(super) fn new(prefix: &str, queue: &str, worker_name: Option<&str>) -> Self {
+        Self {
+            name: client_name(prefix, queue, worker_name),
+            supported: OnceCell::new(),
+        }
+    }
+
+    /// The name to keep on `conn` (see [`connection::named_call`]), naming it now if Redis
+    /// has not answered yet; `None` where the server takes no names.
+    ///
+    /// # Errors
+    /// [`crate::Error::Redis`] when Redis cannot be reached or refuses the name; the next
+    /// call tries again.
+    pub(super) async fn resolve(&self, conn: &Connection) -> Result<Option<&str>> {
+        let supported = self
+            .supported
+            .get_or_try_init(|| async { connection::set_name(&mut conn.clone(), &self.name).await })
+            .await?;
+        Ok(supported.then_some(self.name.as_str()))
+    }
+}
+
 /// The client name of a worker of queue `queue` under `prefix`.
-pub(super) fn client_name(prefix: &str, queue: &str, worker_name: Option<&str>) -> String {
+fn client_name(prefix: &str, queue: &str, worker_name: Option<&str>) -> String {
     let mut name = format!("{prefix}:{}", base64(queue.as_bytes()));
     if let Some(worker) = worker_name {
         name.push_str(":w:");

@@ -16,12 +16,10 @@ use super::job::{ActiveJob, JobError};
 use super::{Shared, finish};
 use crate::codec;
 use crate::connection;
-use crate::scripts::{FetchArgs, Fetched, SCRIPTS};
+use crate::scripts::{Fetched, SCRIPTS};
 
 /// Longest single wait on the marker when a delayed job is due later (BullMQ's cap).
 const MAX_BLOCK: Duration = Duration::from_secs(10);
-/// Wait after a failed fetch before the next one.
-const ERROR_PAUSE: Duration = Duration::from_secs(1);
 
 pub(super) struct Fetcher<H> {
     shared: Arc<Shared>,
@@ -31,6 +29,8 @@ pub(super) struct Fetcher<H> {
     running: JoinSet<()>,
     /// Paused, concurrency and stopping, as [`super::WorkerControl`] sets them.
     state: watch::Receiver<RunState>,
+    /// Failed requests in a row (Redis down, say), for the pause before the next one.
+    failures: u32,
 }
 
 impl<H, F> Fetcher<H>
@@ -45,6 +45,7 @@ where
             handler,
             running: JoinSet::new(),
             state,
+            failures: 0,
         }
     }
 
@@ -56,16 +57,15 @@ where
     }
 
     /// Only waits are cut short by a change of state: a script call in flight always
-    /// completes, so no job is taken and then forgotten.
+    /// completes, so no job is taken and then forgotten. A failed request is reported and
+    /// followed by a pause that grows while failures go on (Redis down), so the loop
+    /// neither spins nor gives up.
     async fn take_jobs(&mut self) {
         while self.wait_for_slot().await {
             let wait = match self.fetch().await {
                 Ok(None) => continue,
                 Ok(Some(wait)) => wait,
-                Err(err) => {
-                    self.shared.report(&err);
-                    Wait::Pause(ERROR_PAUSE)
-                }
+                Err(err) => Wait::Pause(self.failed(&err)),
             };
             let mut changed = self.state.clone();
             tokio::select! {
@@ -121,24 +121,23 @@ where
         while self.running.join_next().await.is_some() {}
     }
 
+    /// Reports a failed request and counts it; the pause to make before the next.
+    fn failed(&mut self, err: &crate::Error) -> Duration {
+        self.shared.report(err);
+        self.failures = self.failures.saturating_add(1);
+        connection::retry_delay(self.failures)
+    }
+
     /// Takes one job into a new task; `Some(wait)` when there was none to take.
     async fn fetch(&mut self) -> crate::Result<Option<Wait>> {
         let shared = &self.shared;
         let token = shared.new_token();
-        let options = &shared.options;
-        let args = FetchArgs {
-            now: codec::now_millis(),
-            token: &token,
-            lock_ms: shared.lock_ms(),
-            limiter: options
-                .limiter
-                .map(|limit| (limit.max, codec::as_millis(limit.duration))),
-            worker_name: options.worker_name.as_deref().unwrap_or(""),
-        };
+        let args = shared.fetch_args(&token);
         let fetched = SCRIPTS
             .move_to_active
-            .call(&mut shared.conn.clone(), &shared.keys, options.major, &args)
+            .call(&mut shared.conn.clone(), &shared.keys, shared.major, &args)
             .await?;
+        self.failures = 0;
         match fetched {
             Fetched::Job(id, hash) => {
                 let cancel = shared.hold(id.clone(), token.clone());
@@ -161,7 +160,7 @@ where
         }
     }
 
-    async fn wait(&self, wait: Wait) {
+    async fn wait(&mut self, wait: Wait) {
         match wait {
             Wait::Pause(pause) => tokio::time::sleep(pause).await,
             Wait::Marker(next_due) => {
@@ -175,19 +174,21 @@ where
                 command
                     .arg(&self.shared.keys.marker)
                     .arg(format!("{:.3}", block.as_secs_f64()));
-                let conn = self.shared.blocking.clone();
+                let shared = self.shared.clone();
                 let popped = async {
-                    match &self.shared.client_name {
-                        Some(name) => connection::named_call(conn, name, command).await,
-                        None => command.query_async::<redis::Value>(&mut conn.clone()).await,
+                    let conn = shared.blocking.clone();
+                    match shared.client_name.resolve(&conn).await? {
+                        Some(name) => Ok(connection::named_call(conn, name, command).await?),
+                        None => Ok(command
+                            .query_async::<redis::Value>(&mut conn.clone())
+                            .await?),
                     }
                 };
                 // A connection that stopped answering must not stall the loop.
-                if let Ok(Err(err)) =
-                    tokio::time::timeout(block + Duration::from_secs(2), popped).await
-                {
-                    self.shared.report(&err.into());
-                    tokio::time::sleep(ERROR_PAUSE).await;
+                let waited: Result<crate::Result<redis::Value>, _> =
+                    tokio::time::timeout(block + Duration::from_secs(2), popped).await;
+                if let Ok(Err(err)) = waited {
+                    tokio::time::sleep(self.failed(&err)).await;
                 }
             }
         }

@@ -16,7 +16,7 @@ use super::{Shared, WorkerEvent};
 use crate::codec;
 use crate::job::{Job, JobId, JobState};
 use crate::options::RemoveOn;
-use crate::scripts::{FetchArgs, Fetched, Finish, Outcome, Retry, SCRIPTS};
+use crate::scripts::{FetchArgs, Fetched, Finish, Outcome, Retention, Retry, SCRIPTS};
 use crate::{Error, Result, ScriptError};
 
 /// BullMQ's default number of finished jobs removed per trim by age.
@@ -107,16 +107,7 @@ where
             }
         }
     };
-    let next = next_token.map(|token| FetchArgs {
-        now: codec::now_millis(),
-        token,
-        lock_ms: shared.lock_ms(),
-        limiter: shared
-            .options
-            .limiter
-            .map(|limit| (limit.max, codec::as_millis(limit.duration))),
-        worker_name: shared.options.worker_name.as_deref().unwrap_or(""),
-    });
+    let next = next_token.map(|token| shared.fetch_args(token));
     finish(shared, &job, &taken.token, result, next.as_ref()).await
 }
 
@@ -126,7 +117,7 @@ async fn hand_back(shared: &Shared, id: &JobId, token: &str) -> Result<()> {
     let mut conn = shared.conn.clone();
     SCRIPTS
         .rate_limit_job
-        .move_to_wait(&mut conn, &shared.keys, shared.options.major, id, token)
+        .move_to_wait(&mut conn, &shared.keys, shared.major, id, token)
         .await
 }
 
@@ -192,7 +183,7 @@ async fn finish(
     if let Some(limit) = err.rate_limit() {
         let limit_ms = codec::as_millis(limit).max(1);
         let mut conn = shared.conn.clone();
-        let major = shared.options.major;
+        let major = shared.major;
         SCRIPTS
             .rate_limit_job
             .call(&mut conn, &shared.keys, major, &job.id, token, limit_ms)
@@ -207,7 +198,7 @@ async fn finish(
     };
     let fields = failure_fields(job, reason, &err)?;
     let mut conn = shared.conn.clone();
-    let (now, major) = (codec::now_millis(), shared.options.major);
+    let (now, major) = (codec::now_millis(), shared.major);
     let retry = |delay_ms| Retry {
         job_id: &job.id,
         token,
@@ -320,7 +311,7 @@ async fn end_for_good(
     let mut conn = shared.conn.clone();
     SCRIPTS
         .move_to_finished
-        .call(&mut conn, &shared.keys, shared.options.major, finish, next)
+        .call(&mut conn, &shared.keys, shared.major, finish, next)
         .await
 }
 
@@ -342,23 +333,24 @@ fn failure_fields(job: &Job, reason: &str, err: &JobError) -> Result<String> {
     ])?)
 }
 
-/// BullMQ's keepJobs from `removeOnComplete` / `removeOnFail`: (count, age in s, limit),
-/// where count -1 keeps every job and 0 removes the job at once.
-fn keep_jobs(remove_on: Option<&RemoveOn>) -> (i64, Option<u64>, u64) {
-    match remove_on {
-        None | Some(RemoveOn::Remove(false)) => (-1, None, DEFAULT_KEEP_LIMIT),
-        Some(RemoveOn::Remove(true)) => (0, None, DEFAULT_KEEP_LIMIT),
-        Some(RemoveOn::KeepLast(count)) => (
-            i64::try_from(*count).unwrap_or(i64::MAX),
-            None,
-            DEFAULT_KEEP_LIMIT,
-        ),
+/// BullMQ's keepJobs from `removeOnComplete` / `removeOnFail`: nothing said keeps every
+/// job, `true` none.
+fn keep_jobs(remove_on: Option<&RemoveOn>) -> Retention {
+    let count = |count: u64| i64::try_from(count).unwrap_or(i64::MAX);
+    let (count, age_secs, limit) = match remove_on {
+        None | Some(RemoveOn::Remove(false)) => (-1, None, None),
+        Some(RemoveOn::Remove(true)) => (0, None, None),
+        Some(RemoveOn::KeepLast(kept)) => (count(*kept), None, None),
         Some(RemoveOn::Keep(keep)) => (
-            keep.count
-                .map_or(-1, |count| i64::try_from(count).unwrap_or(i64::MAX)),
+            keep.count.map_or(-1, count),
             keep.age.map(|age| age.as_secs()),
-            keep.limit.unwrap_or(DEFAULT_KEEP_LIMIT),
+            keep.limit,
         ),
+    };
+    Retention {
+        count,
+        age_secs,
+        limit: limit.unwrap_or(DEFAULT_KEEP_LIMIT),
     }
 }
 
@@ -386,16 +378,27 @@ mod tests {
     use super::*;
     use crate::options::KeepJobs;
 
+    fn retention(count: i64, age_secs: Option<u64>, limit: u64) -> Retention {
+        Retention {
+            count,
+            age_secs,
+            limit,
+        }
+    }
+
     #[test]
     fn keep_jobs_follows_bullmq() {
-        assert_eq!(keep_jobs(None), (-1, None, 1000));
-        assert_eq!(keep_jobs(Some(&RemoveOn::Remove(true))), (0, None, 1000));
-        assert_eq!(keep_jobs(Some(&RemoveOn::KeepLast(5))), (5, None, 1000));
+        assert_eq!(keep_jobs(None), retention(-1, None, 1000));
+        let remove = RemoveOn::Remove(true);
+        assert_eq!(keep_jobs(Some(&remove)), retention(0, None, 1000));
+        let last = RemoveOn::KeepLast(5);
+        assert_eq!(keep_jobs(Some(&last)), retention(5, None, 1000));
         let keep = KeepJobs {
             age: Some(Duration::from_secs(60)),
             count: None,
             limit: Some(10),
         };
-        assert_eq!(keep_jobs(Some(&RemoveOn::Keep(keep))), (-1, Some(60), 10));
+        let keep = RemoveOn::Keep(keep);
+        assert_eq!(keep_jobs(Some(&keep)), retention(-1, Some(60), 10));
     }
 }

@@ -15,11 +15,7 @@ pub(super) struct LockRenewer {
 
 impl LockRenewer {
     pub(super) fn new(shared: Arc<Shared>) -> Self {
-        let options = &shared.options;
-        let every = options
-            .lock_renew_time
-            .unwrap_or(options.lock_duration / 2)
-            .max(Duration::from_millis(10));
+        let every = shared.options.lock_renew_every();
         Self { shared, every }
     }
 

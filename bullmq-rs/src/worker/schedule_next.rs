@@ -15,7 +15,7 @@ use crate::codec;
 use crate::scheduler::cron::Schedule;
 use crate::scheduler::looks_legacy;
 use crate::scheduler::run_opts::{RunOpts, as_worker_reads};
-use crate::scripts::{RunArgs, SCRIPTS};
+use crate::scripts::{RunArgs, SCRIPTS, TakenRun};
 use crate::{Error, Result};
 
 /// Adds the next run when `taken` is a scheduler's run; errors go to the worker's error
@@ -30,7 +30,7 @@ pub(super) async fn schedule_next_run(shared: &Shared, taken: &Taken) {
 }
 
 async fn add_next_run(shared: &Shared, taken: &Taken, scheduler_id: &str) -> Result<()> {
-    let major = shared.options.major;
+    let major = shared.major;
     let mut conn = shared.conn.clone();
     if looks_legacy(scheduler_id, major) {
         let is_scheduler: bool = redis::cmd("HEXISTS")
@@ -77,10 +77,13 @@ async fn add_next_run(shared: &Shared, taken: &Taken, scheduler_id: &str) -> Res
         opts_json: &opts_json,
         repeat_pairs_json: &repeat_pairs_json,
     };
-    let data = taken.hash.get("data").map_or("{}", String::as_str);
+    let taken = TakenRun {
+        id: &taken.id,
+        data: taken.hash.get("data").map_or("{}", String::as_str),
+    };
     SCRIPTS
         .update_job_scheduler
-        .call(&mut conn, &shared.keys, major, &run, (&taken.id, data))
+        .call(&mut conn, &shared.keys, major, &run, taken)
         .await?;
     Ok(())
 }

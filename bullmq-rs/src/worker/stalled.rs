@@ -27,7 +27,7 @@ impl StalledChecker {
                 .call(
                     &mut shared.conn.clone(),
                     &shared.keys,
-                    options.major,
+                    shared.major,
                     options.max_stalled_count,
                     codec::now_millis(),
                     codec::as_millis(interval),

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use bullmq_rs::{ActiveJob, Error, JobError, JobOptions, NewJob, Queue, Worker};
+use bullmq_rs::{ActiveJob, ConnectionOptions, Error, JobError, JobOptions, NewJob, Queue, Worker};
 use serde_json::json;
 use testkit::RedisCluster;
 
@@ -29,7 +29,7 @@ async fn queues_on_a_three_primary_cluster_add_and_process_jobs() {
     for prefix in prefixes {
         let queue = Queue::builder("jobs")
             .prefix(prefix)
-            .cluster()
+            .connection(ConnectionOptions::default().cluster())
             .connect(&cluster.url())
             .await
             .unwrap();
@@ -61,7 +61,7 @@ async fn queues_on_a_three_primary_cluster_add_and_process_jobs() {
 
         let worker = Worker::builder("jobs")
             .prefix(prefix)
-            .cluster()
+            .connection(ConnectionOptions::default().cluster())
             .concurrency(4)
             .drain_delay(Duration::from_millis(200))
             .connect(&cluster.url(), |job: ActiveJob| async move {
@@ -89,7 +89,7 @@ async fn a_prefix_without_hash_tag_is_refused_on_a_cluster() {
     let cluster = RedisCluster::start(3);
 
     let err = Queue::builder("jobs")
-        .cluster()
+        .connection(ConnectionOptions::default().cluster())
         .connect(&cluster.url())
         .await
         .unwrap_err();
@@ -122,7 +122,7 @@ async fn play_on_cluster(
 ) -> Vec<serde_json::Value> {
     let queue = Queue::builder("q")
         .prefix(prefix)
-        .cluster()
+        .connection(ConnectionOptions::default().cluster())
         .connect(url)
         .await
         .unwrap();
@@ -194,7 +194,7 @@ async fn on_a_cluster_a_node_worker_processes_rust_jobs() {
     let cluster = RedisCluster::start(3);
     let queue = Queue::builder("q")
         .prefix("{interop}")
-        .cluster()
+        .connection(ConnectionOptions::default().cluster())
         .connect(&cluster.url())
         .await
         .unwrap();

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use bullmq_rs::Queue;
+use bullmq_rs::{ConnectionOptions, Queue};
 use testkit::{RedisCluster, RedisServer};
 
 use crate::jobs::numbered;
@@ -82,7 +82,7 @@ async fn fault_during_adds<R: Send + 'static>(
 ) -> DuringAdds<R> {
     let queue = Queue::builder("jobs")
         .prefix(prefix)
-        .cluster()
+        .connection(ConnectionOptions::default().cluster())
         .connect(&cluster.url())
         .await
         .unwrap();

@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use bullmq_rs::{ActiveJob, BullmqMajor, FlowJob, FlowProducer, JobError, Worker};
+use bullmq_rs::{
+    ActiveJob, BullmqMajor, ConnectionOptions, FlowJob, FlowProducer, JobError, Worker,
+};
 use serde_json::{Value, json};
 use testkit::RedisServer;
 
@@ -165,7 +167,7 @@ async fn a_cluster_flow_shares_one_hash_tag() {
     let cluster = testkit::RedisCluster::start(3);
     let producer = FlowProducer::builder()
         .prefix("{shop}")
-        .topology(bullmq_rs::Topology::Cluster)
+        .connection(ConnectionOptions::default().cluster())
         .connect(&cluster.url())
         .await
         .unwrap();
@@ -186,7 +188,7 @@ async fn a_cluster_flow_shares_one_hash_tag() {
 
     let orders = bullmq_rs::Queue::builder("orders")
         .prefix("{shop}")
-        .cluster()
+        .connection(ConnectionOptions::default().cluster())
         .connect(&cluster.url())
         .await
         .unwrap();
@@ -194,7 +196,7 @@ async fn a_cluster_flow_shares_one_hash_tag() {
     for queue in ["orders", "invoices"] {
         let worker = Worker::builder(queue)
             .prefix("{shop}")
-            .cluster()
+            .connection(ConnectionOptions::default().cluster())
             .drain_delay(Duration::from_millis(100))
             .connect(&cluster.url(), |job: ActiveJob| async move {
                 Ok(job.data.clone())

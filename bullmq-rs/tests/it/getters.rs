@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use bullmq_rs::{BullmqMajor, JobId, JobState, Queue};
+use bullmq_rs::{BullmqMajor, ConnectionOptions, JobId, JobState, Queue};
 use serde_json::{Value, json};
 use testkit::{RedisCluster, RedisServer, dump_keyspace};
 
@@ -435,7 +435,7 @@ async fn workers_match_node(major: BullmqMajor, target: Target, done: impl Fn(&s
     );
     let builder = Queue::builder(QUEUE).prefix(target.prefix).major(major);
     let builder = if target.cluster {
-        builder.cluster()
+        builder.connection(ConnectionOptions::default().cluster())
     } else {
         builder
     };

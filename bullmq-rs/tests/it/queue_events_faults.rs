@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use bullmq_rs::{JobOptions, JobOutcome, Queue, QueueEvent, QueueEvents, Worker};
+use bullmq_rs::{
+    ConnectionOptions, JobOptions, JobOutcome, Queue, QueueEvent, QueueEvents, Worker,
+};
 use serde_json::json;
 use testkit::RedisServer;
 
@@ -79,13 +81,13 @@ async fn a_hash_tagged_queue_is_followed_on_a_cluster() {
     let cluster = testkit::RedisCluster::start(3);
     let queue = Queue::builder(QUEUE)
         .prefix("{events}")
-        .cluster()
+        .connection(ConnectionOptions::default().cluster())
         .connect(&cluster.url())
         .await
         .unwrap();
     let mut events = QueueEvents::builder(QUEUE)
         .prefix("{events}")
-        .cluster()
+        .connection(ConnectionOptions::default().cluster())
         .connect(&cluster.url())
         .await
         .unwrap();
@@ -97,7 +99,7 @@ async fn a_hash_tagged_queue_is_followed_on_a_cluster() {
         .unwrap();
     let worker = Worker::builder(QUEUE)
         .prefix("{events}")
-        .cluster()
+        .connection(ConnectionOptions::default().cluster())
         .connect(&cluster.url(), like_node)
         .await
         .unwrap();
@@ -127,12 +129,12 @@ async fn a_sentinel_failover_is_read_on_from_the_last_entry() {
     let mut set = testkit::SentinelSet::start(&[]);
     let urls = set.sentinel_urls();
     let queue = Queue::builder(QUEUE)
-        .sentinel(testkit::MASTER_NAME)
+        .connection(ConnectionOptions::default().sentinel(testkit::MASTER_NAME))
         .connect(&urls)
         .await
         .unwrap();
     let mut events = QueueEvents::builder(QUEUE)
-        .sentinel(testkit::MASTER_NAME)
+        .connection(ConnectionOptions::default().sentinel(testkit::MASTER_NAME))
         .block_time(Duration::from_millis(500))
         .connect(&urls)
         .await

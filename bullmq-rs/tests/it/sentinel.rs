@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bullmq_rs::{ActiveJob, JobError, Queue, Worker};
+use bullmq_rs::{ActiveJob, ConnectionOptions, JobError, Queue, Worker};
 use serde_json::json;
 use testkit::{MASTER_NAME, SentinelSet};
 
@@ -37,7 +37,7 @@ async fn queue_and_worker_follow_a_failover() {
     let mut set = SentinelSet::start(&[]);
     let urls = set.sentinel_urls();
     let queue = Queue::builder("jobs")
-        .sentinel(MASTER_NAME)
+        .connection(ConnectionOptions::default().sentinel(MASTER_NAME))
         .connect(&urls)
         .await
         .unwrap();
@@ -45,7 +45,7 @@ async fn queue_and_worker_follow_a_failover() {
     let worker = {
         let seen = seen.clone();
         Worker::builder("jobs")
-            .sentinel(MASTER_NAME)
+            .connection(ConnectionOptions::default().sentinel(MASTER_NAME))
             .concurrency(4)
             .drain_delay(Duration::from_millis(200))
             .connect(&urls, move |job: ActiveJob| {
@@ -97,7 +97,7 @@ async fn queue_and_worker_follow_a_failover() {
 async fn a_replicated_add_counts_replicas_and_an_unknown_master_is_a_connect_error() {
     let mut set = SentinelSet::start(&[]);
     let queue = Queue::builder("jobs")
-        .sentinel(MASTER_NAME)
+        .connection(ConnectionOptions::default().sentinel(MASTER_NAME))
         .connect(&set.sentinel_urls())
         .await
         .unwrap();
@@ -113,7 +113,7 @@ async fn a_replicated_add_counts_replicas_and_an_unknown_master_is_a_connect_err
     assert!(replica_has, "acknowledged means on the replica");
 
     let unknown = Queue::builder("jobs")
-        .sentinel("no-such-master")
+        .connection(ConnectionOptions::default().sentinel("no-such-master"))
         .connect(&set.sentinel_urls())
         .await
         .unwrap_err();

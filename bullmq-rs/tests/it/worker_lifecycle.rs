@@ -251,3 +251,65 @@ async fn a_server_without_client_commands_still_runs_workers() {
         .expect("the jobs complete")
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_connected_while_redis_is_down_works_once_redis_starts() {
+    let mut redis = RedisServer::start();
+    redis.kill();
+    let errors = Arc::new(AtomicUsize::new(0));
+    let worker = {
+        let errors = errors.clone();
+        Worker::builder(QUEUE)
+            .name("lazy")
+            .drain_delay(Duration::from_millis(100))
+            .on_error(move |_| {
+                errors.fetch_add(1, Ordering::Relaxed);
+            })
+            .connect_lazy(&redis.url(), sleepy)
+            .expect("no Redis is needed to prepare a worker")
+    };
+    let control = worker.control();
+    let run = tokio::spawn(worker.run());
+    let reported = async {
+        while errors.load(Ordering::Relaxed) == 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), reported)
+        .await
+        .expect("the worker reports that Redis is down");
+
+    let redis = tokio::task::spawn_blocking(move || {
+        redis.restart();
+        redis
+    })
+    .await
+    .unwrap();
+    let queue = Queue::connect(&redis.url(), QUEUE).await.unwrap();
+    add_jobs(&queue, std::iter::once(json!({}))).await;
+    let completed = async {
+        while queue.get_job_counts().await.unwrap().completed < 1 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), completed)
+        .await
+        .expect("the job completes once Redis is up");
+
+    // Named once Redis answered, as Node's `getWorkers` expects (base64("q") = "cQ==").
+    let redis = tokio::task::spawn_blocking(move || {
+        testkit::eventually(Duration::from_secs(30), "the worker's client name", || {
+            let clients: String = redis::cmd("CLIENT")
+                .arg("LIST")
+                .query(&mut redis.connection(0))
+                .unwrap();
+            clients.contains(" name=bull:cQ==:w:lazy ")
+        });
+        redis
+    })
+    .await
+    .unwrap();
+    control.close(Duration::from_secs(1)).await;
+    run.await.unwrap().unwrap();
+    drop(redis);
+}

@@ -1,7 +1,7 @@
 //! End to end: signed webhooks (JSON and form) become BullMQ jobs that real Node BullMQ
 //! workers process; redeliveries add nothing.
 
-use bullmq_rs::{JobId, Queue};
+use bullmq_rs::{ConnectionOptions, JobId, Queue};
 use serde_json::json;
 use testkit::RedisServer;
 
@@ -347,7 +347,7 @@ async fn on_a_redis_cluster_events_become_jobs_acknowledged_by_a_replica() {
     );
     let queue = Queue::builder("sellsy-webhooks")
         .prefix("{sellsy}")
-        .cluster()
+        .connection(ConnectionOptions::default().cluster())
         .connect(&cluster.url())
         .await
         .unwrap();
