@@ -195,6 +195,18 @@ impl Queue {
             .await
     }
 
+    /// Loads the add scripts into Redis now (`SCRIPT LOAD`), so that the first add does not
+    /// meet `NOSCRIPT` and pay a second round trip; with
+    /// [`Queue::add_bulk_replicated`] that second trip would also wait for the replicas a
+    /// second time. Adds load them by themselves when needed: this only moves the cost to
+    /// a moment of the caller's choosing, such as start-up.
+    ///
+    /// # Errors
+    /// [`crate::Error::Redis`] when Redis cannot be reached.
+    pub async fn load_add_scripts(&self) -> Result<()> {
+        SCRIPTS.add_jobs.load(&mut self.connection()).await
+    }
+
     async fn add_encoded(
         &self,
         jobs: &[NewJob],

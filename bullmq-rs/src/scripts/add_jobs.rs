@@ -67,6 +67,16 @@ impl ToRedisArgs for Arg<'_> {
     }
 }
 
+/// The values both scripts take first for a job: custom id, name, timestamp, data.
+fn job_head<'a>(job: &JobArgs<'a>) -> [Arg<'a>; 4] {
+    [
+        Arg::Text(job.custom_id),
+        Arg::Text(job.name),
+        Arg::Number(job.timestamp),
+        Arg::Text(job.data_json),
+    ]
+}
+
 /// The plain script's 8 values per job, or `None` when a job needs the general script.
 fn plain_args<'a>(jobs: &'a [JobArgs<'a>], mut args: Vec<Arg<'a>>) -> Option<Vec<Arg<'a>>> {
     for job in jobs {
@@ -76,11 +86,8 @@ fn plain_args<'a>(jobs: &'a [JobArgs<'a>], mut args: Vec<Arg<'a>>) -> Option<Vec
             Some((id, _)) => (id, Arg::Text("")),
             None => ("", Arg::Text("")),
         };
+        args.extend(job_head(job));
         args.extend([
-            Arg::Text(job.custom_id),
-            Arg::Text(job.name),
-            Arg::Number(job.timestamp),
-            Arg::Text(job.data_json),
             Arg::Text(facts.opts_cjson),
             Arg::Text(if facts.lifo { "1" } else { "0" }),
             Arg::Text(dedup_id),
@@ -93,18 +100,20 @@ fn plain_args<'a>(jobs: &'a [JobArgs<'a>], mut args: Vec<Arg<'a>>) -> Option<Vec
 /// The general script's 5 values per job.
 fn general_args<'a>(jobs: &'a [JobArgs<'a>], mut args: Vec<Arg<'a>>) -> Vec<Arg<'a>> {
     for job in jobs {
-        args.extend([
-            Arg::Text(job.custom_id),
-            Arg::Text(job.name),
-            Arg::Number(job.timestamp),
-            Arg::Text(job.data_json),
-            Arg::Text(job.opts_json),
-        ]);
+        args.extend(job_head(job));
+        args.push(Arg::Text(job.opts_json));
     }
     args
 }
 
 impl AddJobs {
+    /// Loads both add scripts.
+    pub(crate) async fn load(&self, conn: &mut Connection) -> Result<()> {
+        self.general.load(conn).await?;
+        self.plain.load(conn).await?;
+        Ok(())
+    }
+
     /// Adds the jobs and returns one id per job, in order; with `wait`, also how many
     /// replicas acknowledged them.
     ///

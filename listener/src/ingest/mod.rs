@@ -163,11 +163,12 @@ impl Ingest {
     /// after storing what was already handed to it.
     pub(crate) fn start(shared: Arc<Shared>, queue: Queue) -> Self {
         let (sender, receiver) = mpsc::channel(QUEUE_CAPACITY);
-        // Connects now rather than on the first event, which would otherwise pay for the
-        // connection within its deadline.
+        // Connects and loads the add scripts now rather than on the first event, which would
+        // otherwise pay for both within its deadline (with replica acknowledgements, a
+        // NOSCRIPT reply would make it wait for the replicas twice).
         let warm = queue.clone();
         tokio::task::spawn_local(async move {
-            let _ = warm.ping().await;
+            let _ = warm.load_add_scripts().await;
         });
         let store = RedisStore::new(queue, shared.durability);
         tokio::task::spawn_local(
