@@ -164,7 +164,7 @@ pub(crate) fn options_to_stored_value(opts: &JobOptions) -> serde_json::Result<s
 pub(crate) fn template_options_to_stored(
     opts: &JobOptions,
 ) -> serde_json::Result<serde_json::Map<String, serde_json::Value>> {
-    let mut stored = match serde_json::from_str(&options_to_stored(opts)?)? {
+    let mut stored = match options_to_stored_value(opts)? {
         serde_json::Value::Object(map) => map,
         _ => serde_json::Map::new(),
     };

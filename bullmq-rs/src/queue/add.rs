@@ -9,7 +9,7 @@ use crate::job::JobId;
 use crate::layout::BullmqMajor;
 use crate::options::JobOptions;
 use crate::options::validate::validate;
-use crate::scripts::{JobArgs, PlainFacts, ReplicaWait, SCRIPTS};
+use crate::scripts::{JobArgs, PlainDedup, PlainFacts, ReplicaWait, SCRIPTS};
 
 use std::time::Duration;
 
@@ -68,9 +68,13 @@ impl NewJob {
 /// A job checked against the queue's major and encoded for the scripts.
 struct Encoded<'a> {
     job: &'a NewJob,
-    opts_json: String,
+    /// The options as BullMQ stores them.
+    stored: serde_json::Value,
     /// The options in cjson's bytes, for a job the plain add script can take.
     opts_cjson: Option<String>,
+    /// The options as JSON text for the general script: written only when the batch goes
+    /// to it (see [`Encoded::for_general_script`]).
+    opts_json: String,
     timestamp: u64,
 }
 
@@ -78,14 +82,22 @@ impl<'a> Encoded<'a> {
     fn new(job: &'a NewJob, major: BullmqMajor) -> Result<Self> {
         job.validate(major)?;
         let stored = codec::options_to_stored_value(&job.opts)?;
+        let opts_cjson = takes_plain_add(&job.opts)
+            .then(|| crate::cjson::encode(&stored))
+            .flatten();
         Ok(Self {
             job,
-            opts_json: stored.to_string(),
-            opts_cjson: takes_plain_add(&job.opts)
-                .then(|| crate::cjson::encode(&stored))
-                .flatten(),
+            stored,
+            opts_cjson,
+            opts_json: String::new(),
             timestamp: job.opts.timestamp.unwrap_or_else(codec::now_millis),
         })
+    }
+
+    /// Writes the options' JSON text, which the general script takes (a batch goes to it
+    /// when any of its jobs cannot take the plain one).
+    fn for_general_script(&mut self) {
+        self.opts_json = self.stored.to_string();
     }
 
     fn args(&self) -> JobArgs<'_> {
@@ -99,10 +111,10 @@ impl<'a> Encoded<'a> {
             plain: self.opts_cjson.as_deref().map(|opts_cjson| PlainFacts {
                 opts_cjson,
                 lifo: opts.lifo == Some(true),
-                dedup: opts
-                    .deduplication
-                    .as_ref()
-                    .map(|de| (de.id.as_str(), de.ttl.map(codec::as_millis))),
+                dedup: opts.deduplication.as_ref().map(|de| PlainDedup {
+                    id: &de.id,
+                    ttl_ms: de.ttl.map(codec::as_millis),
+                }),
             }),
         }
     }
@@ -216,10 +228,13 @@ impl Queue {
             return Ok((Vec::new(), 0));
         }
         let major = self.major();
-        let encoded = jobs
+        let mut encoded = jobs
             .iter()
             .map(|job| Encoded::new(job, major))
             .collect::<Result<Vec<_>>>()?;
+        if encoded.iter().any(|job| job.opts_cjson.is_none()) {
+            encoded.iter_mut().for_each(Encoded::for_general_script);
+        }
         let args: Vec<JobArgs<'_>> = encoded.iter().map(Encoded::args).collect();
         SCRIPTS
             .add_jobs

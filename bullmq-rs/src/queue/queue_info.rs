@@ -263,7 +263,7 @@ impl Queue {
             .connection()
             .on_every_node(redis::cmd("CLIENT").arg("LIST"))
             .await?;
-        let unnamed = format!("{}:{}", self.keys().prefix(), base64(self.name()));
+        let unnamed = crate::worker::client_name(self.keys().prefix(), self.name(), None);
         let mut longest = Vec::new();
         for list in lists {
             let list = String::from_redis_value(list).map_err(|err| Error::UnexpectedReply {
@@ -321,42 +321,9 @@ fn meta_number(field: &'static str, value: Option<String>) -> Result<Option<u64>
     }
 }
 
-/// Standard base64 with padding, as Node's `Buffer.toString('base64')` writes the queue
-/// name in worker connection names.
-fn base64(text: &str) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(text.len().div_ceil(3) * 4);
-    for chunk in text.as_bytes().chunks(3) {
-        let bytes = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let triple = u32::from(bytes[0]) << 16 | u32::from(bytes[1]) << 8 | u32::from(bytes[2]);
-        for position in 0..4 {
-            if position <= chunk.len() {
-                let index = (triple >> (18 - 6 * position)) & 0x3f;
-                out.push(char::from(ALPHABET[index as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn base64_matches_node_buffer_encoding() {
-        assert_eq!(base64("w"), "dw==");
-        assert_eq!(base64("q"), "cQ==");
-        assert_eq!(base64("emails"), "ZW1haWxz");
-        assert_eq!(base64("sellsy-webhooks"), "c2VsbHN5LXdlYmhvb2tz");
-        assert_eq!(base64("ünï"), "w7xuw68=");
-    }
 
     #[test]
     fn meta_numbers_are_whole_or_unset() {

@@ -33,8 +33,15 @@ pub(crate) struct JobArgs<'a> {
 pub(crate) struct PlainFacts<'a> {
     pub(crate) opts_cjson: &'a str,
     pub(crate) lifo: bool,
-    /// The deduplication id and its ttl in ms, when the job is deduplicated.
-    pub(crate) dedup: Option<(&'a str, Option<u64>)>,
+    /// Set when the job is deduplicated.
+    pub(crate) dedup: Option<PlainDedup<'a>>,
+}
+
+/// A deduplication in the plain or ttl mode.
+pub(crate) struct PlainDedup<'a> {
+    pub(crate) id: &'a str,
+    /// How long the slot lives, in ms; `None` (or zero) for the plain mode.
+    pub(crate) ttl_ms: Option<u64>,
 }
 
 /// The add scripts (`KEYS` wait, paused, meta, id, delayed, prioritized, pc, marker,
@@ -81,9 +88,12 @@ fn job_head<'a>(job: &JobArgs<'a>) -> [Arg<'a>; 4] {
 fn plain_args<'a>(jobs: &'a [JobArgs<'a>], mut args: Vec<Arg<'a>>) -> Option<Vec<Arg<'a>>> {
     for job in jobs {
         let facts = job.plain.as_ref()?;
-        let (dedup_id, dedup_ttl) = match facts.dedup {
-            Some((id, Some(ttl))) if ttl > 0 => (id, Arg::Number(ttl)),
-            Some((id, _)) => (id, Arg::Text("")),
+        let (dedup_id, dedup_ttl) = match &facts.dedup {
+            Some(PlainDedup {
+                id,
+                ttl_ms: Some(ttl),
+            }) if *ttl > 0 => (*id, Arg::Number(*ttl)),
+            Some(PlainDedup { id, .. }) => (*id, Arg::Text("")),
             None => ("", Arg::Text("")),
         };
         args.extend(job_head(job));

@@ -63,6 +63,19 @@ pub(crate) enum Reprocess {
     NotInState,
 }
 
+impl Reprocess {
+    /// Reads a script's reply code: `done` (its own success code), -1 missing job, -3 not
+    /// in the state the script moves jobs from.
+    fn from_code(script: &'static str, code: i64, done: i64) -> Result<Self> {
+        match code {
+            -1 => Ok(Self::Missing),
+            -3 => Ok(Self::NotInState),
+            code if code == done => Ok(Self::Done),
+            other => Err(unexpected(script, other)),
+        }
+    }
+}
+
 /// The reprocess script (`KEYS` job, events, state zset, wait, meta, active, marker,
 /// prioritized, pc, paused).
 pub(crate) struct ReprocessJob(pub(super) Script<10>);
@@ -99,12 +112,7 @@ impl ReprocessJob {
             major.as_arg(),
         ];
         let code: i64 = self.0.call(conn, script_keys, argv).await?;
-        Ok(match code {
-            1 => Reprocess::Done,
-            -1 => Reprocess::Missing,
-            -3 => Reprocess::NotInState,
-            other => return Err(unexpected(self.0.name(), other)),
-        })
+        Reprocess::from_code(self.0.name(), code, 1)
     }
 }
 
@@ -168,12 +176,7 @@ impl Promote {
         ];
         let argv = [keys.base(), id.as_str(), major.as_arg()];
         let code: i64 = self.0.call(conn, script_keys, argv).await?;
-        Ok(match code {
-            0 => Reprocess::Done,
-            -1 => Reprocess::Missing,
-            -3 => Reprocess::NotInState,
-            other => return Err(unexpected(self.0.name(), other)),
-        })
+        Reprocess::from_code(self.0.name(), code, 0)
     }
 }
 
@@ -203,12 +206,7 @@ impl ChangeDelay {
             id.as_str().to_owned(),
         ];
         let code: i64 = self.0.call(conn, script_keys, argv).await?;
-        Ok(match code {
-            0 => Reprocess::Done,
-            -1 => Reprocess::Missing,
-            -3 => Reprocess::NotInState,
-            other => return Err(unexpected(self.0.name(), other)),
-        })
+        Reprocess::from_code(self.0.name(), code, 0)
     }
 }
 

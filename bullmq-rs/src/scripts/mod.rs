@@ -17,7 +17,7 @@ use crate::connection::Connection;
 use redis::{FromRedisValue, ToRedisArgs};
 
 pub(crate) use add_flow::{AddFlow, FlowNodeArgs};
-pub(crate) use add_jobs::{AddJobs, JobArgs, PlainFacts, ReplicaWait};
+pub(crate) use add_jobs::{AddJobs, JobArgs, PlainDedup, PlainFacts, ReplicaWait};
 pub(crate) use clean_jobs::{CleanJobs, CleanTarget};
 pub(crate) use control_jobs::{
     ChangeDelay, ChangePriority, Drain, NewPriority, RemoveDeduplicationKey,

@@ -41,8 +41,9 @@ impl ClientName {
     }
 }
 
-/// The client name of a worker of queue `queue` under `prefix`.
-fn client_name(prefix: &str, queue: &str, worker_name: Option<&str>) -> String {
+/// The client name of a worker of queue `queue` under `prefix` (without a worker name, the
+/// prefix of every worker connection of the queue, which `Queue::get_workers` looks for).
+pub(crate) fn client_name(prefix: &str, queue: &str, worker_name: Option<&str>) -> String {
     let mut name = format!("{prefix}:{}", base64(queue.as_bytes()));
     if let Some(worker) = worker_name {
         name.push_str(":w:");
@@ -85,5 +86,8 @@ mod tests {
         assert_eq!(base64(b"ab"), "YWI=");
         assert_eq!(base64("é✓".as_bytes()), "w6ninJM=");
         assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"q"), "cQ==");
+        assert_eq!(base64(b"sellsy-webhooks"), "c2VsbHN5LXdlYmhvb2tz");
+        assert_eq!(base64("ünï".as_bytes()), "w7xuw68=");
     }
 }

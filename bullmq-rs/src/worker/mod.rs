@@ -34,6 +34,7 @@ pub use options::Limiter;
 use control::{Cancel, RunState, Stop};
 
 use client_name::ClientName;
+pub(crate) use client_name::client_name;
 use options::WorkerOptions;
 
 use crate::connection::Connection;
