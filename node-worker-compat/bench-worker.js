@@ -2,12 +2,14 @@
 
 // Worker benchmark of Node BullMQ against a given Redis, for `cargo run --example bench_worker`.
 // args: --redis-url URL --major 6|5 --queue NAME --jobs N --concurrency C --samples S
-// stdout: {"impl","concurrency","jobs_per_s","start_latency_us":{"p50","p99"},"redis":{"before","after"}}
+// stdout: {"impl","concurrency","jobs_per_s","worker_cpu_us","start_latency_us":{"p50","p99"},"redis":{"before","after"}}
 //  - throughput: N jobs (removeOnComplete; data: the ~600-byte Sellsy event of
 //    lib/bench-data.js, distinct per job) added first, then timed until a no-op worker
 //    has completed them all; `redis` holds the INFO texts of a lib/redis-meter.js meter
 //    started before the worker and finished once it has completed them all, from which
 //    the caller works out Redis' script time and CPU per job (examples/bench_cost.rs);
+//    `worker_cpu_us` is this process's CPU (user + system, process.cpuUsage) over the
+//    same phase, per job, in µs;
 //  - start latency: with the worker idle, S jobs added one at a time, each timed from
 //    just before the add to the start of its processing.
 
@@ -57,8 +59,10 @@ async function main() {
     if (completed === args.jobs) allDone();
   });
   startedAt = process.hrtime.bigint();
+  const cpuBefore = process.cpuUsage();
   await done;
   const seconds = Number(process.hrtime.bigint() - startedAt) / 1e9;
+  const cpu = process.cpuUsage(cpuBefore);
   const redis = await meter.finish();
 
   // Let the worker go idle (blocked on the marker) before each latency sample.
@@ -78,6 +82,7 @@ async function main() {
       impl: `node-bullmq-${version(args.major)}`,
       concurrency: args.concurrency,
       jobs_per_s: args.jobs / seconds,
+      worker_cpu_us: (cpu.user + cpu.system) / Math.max(1, args.jobs),
       start_latency_us: { p50: percentile(latencies, 50), p99: percentile(latencies, 99) },
       redis,
     }) + '\n',
