@@ -133,12 +133,6 @@ impl QueueKeys {
         format!("{}{}", self.base, id.as_str())
     }
 
-    /// The metrics hash of finished jobs, `target` being `completed` or `failed`:
-    /// `<prefix>:<name>:metrics:<target>` (its data points: the same key plus `:data`).
-    pub(crate) fn metrics(&self, target: &str) -> String {
-        format!("{}metrics:{target}", self.base)
-    }
-
     /// The hash of a job scheduler: `<prefix>:<name>:repeat:<id>`.
     pub fn scheduler(&self, scheduler_id: &str) -> String {
         format!("{}:{scheduler_id}", self.repeat)

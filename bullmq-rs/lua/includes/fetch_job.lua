@@ -9,10 +9,14 @@
           nil when there is nothing at all.
   Due delayed jobs are promoted first. A paused queue, or one at its global concurrency,
   hands out nothing. After a fetch the marker is set again so that the next idle worker
-  wakes up too. ]]
+  wakes up too. A caller that fetches several jobs in one call sets `q.promoted` once due
+  jobs were promoted (they are, once per call), and `q.markerOwed` (false) to set the
+  marker itself, once, at its end: the state it leaves is the same. ]]
 local function fetchJob(q, context, fetch)
-  promoteDueJobs(q, fetch.now)
-  announce(q, context.pausedOrMaxed)
+  if not q.promoted then
+    promoteDueJobs(q, fetch.now)
+    announce(q, context.pausedOrMaxed)
+  end
 
   -- The queue's global limit wins over the worker's max; the worker's duration wins.
   local maxJobs = context.rateMax or fetch.limitMax
@@ -63,6 +67,10 @@ local function fetchJob(q, context, fetch)
     redis.call("HSET", jobKey, "processedOn", fetch.now)
   end
   redis.call("HINCRBY", jobKey, "ats", 1)
-  redis.call("ZADD", q.marker, 0, "0")
+  if q.markerOwed == nil then
+    redis.call("ZADD", q.marker, 0, "0")
+  else
+    q.markerOwed = true
+  end
   return { redis.call("HGETALL", jobKey), jobId, 0, 0 }
 end

@@ -5,7 +5,9 @@
   while a global concurrency is set and `active` already holds that many jobs; no job may
   then be announced through the marker. `rateMax` / `rateDuration` are the queue's global
   rate limit, when one is set, read only for callers that ask (fetching takes them; two
-  fields less to read and keep are measurable on an add). ]]
+  fields less to read and keep are measurable on an add). `concurrency` is the global
+  concurrency, for a caller that ends several jobs and must tell again whether `active`
+  is full. ]]
 local function maxEventsOf(metaKey)
   local maxEvents = redis.call("HGET", metaKey, "opts.maxLenEvents")
   if not maxEvents then
@@ -35,7 +37,10 @@ local function readQueueContext(metaKey, activeKey, withRateLimit)
     maxed = redis.call("LLEN", activeKey) >= tonumber(state[3])
   end
 
-  local context = { maxEvents = maxEvents, paused = paused, pausedOrMaxed = paused or maxed }
+  local context = {
+    maxEvents = maxEvents, paused = paused, pausedOrMaxed = paused or maxed,
+    concurrency = tonumber(state[3]),
+  }
   if withRateLimit then
     context.rateMax, context.rateDuration = tonumber(state[4]), tonumber(state[5])
   end

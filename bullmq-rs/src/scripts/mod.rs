@@ -33,8 +33,9 @@ pub(crate) use move_to_waiting_children::MoveToWaitingChildren;
 pub(crate) use obliterate::{Obliterate, ObliterateStep};
 pub(crate) use pause::{Pause, PauseAction};
 pub(crate) use worker_scripts::{
-    ExtendLocks, FetchArgs, Fetched, Finish, JobUpdate, JobUpdates, MoveStalledJobsToWait,
-    MoveToActive, MoveToDelayed, MoveToFinished, Outcome, RateLimitJob, Retention, Retry, RetryJob,
+    Ended, ExtendLocks, FetchArgs, Fetched, Finish, JobUpdate, JobUpdates, MoveStalledJobsToWait,
+    MoveToActive, MoveToDelayed, MoveToFinished, NextFetch, Outcome, RateLimitJob, Retention,
+    Retry, RetryJob,
 };
 
 /// Joins the listed includes and the main script at compile time: a missing file is a

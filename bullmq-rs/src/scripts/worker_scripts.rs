@@ -67,15 +67,18 @@ impl MoveToActive {
     }
 }
 
+/// A worker limiter as its two arguments, max and duration ms ("" when there is none).
+fn limiter_args(limiter: Option<Limiter>) -> (String, String) {
+    limiter.map_or((String::new(), String::new()), |limit| {
+        (
+            limit.max.to_string(),
+            codec::as_millis(limit.duration).to_string(),
+        )
+    })
+}
+
 fn fetch_argv(keys: &QueueKeys, major: BullmqMajor, args: &FetchArgs<'_>) -> [String; 8] {
-    let (limit_max, limit_ms) = args
-        .limiter
-        .map_or((String::new(), String::new()), |limit| {
-            (
-                limit.max.to_string(),
-                codec::as_millis(limit.duration).to_string(),
-            )
-        });
+    let (limit_max, limit_ms) = limiter_args(args.limiter);
     [
         keys.base().to_owned(),
         args.now.to_string(),
@@ -112,18 +115,21 @@ fn decode_fetched(script: &'static str, reply: Vec<Value>) -> Result<Fetched> {
     }
 }
 
-/// How a job ends for good.
-pub(crate) struct Finish<'a> {
-    pub(crate) job_id: &'a JobId,
-    pub(crate) token: &'a str,
+/// How a job ends for good, owned so that the worker can hand it to the task that sends
+/// the endings of several jobs in one call.
+pub(crate) struct Finish {
+    pub(crate) job_id: JobId,
+    pub(crate) token: String,
     pub(crate) now: u64,
-    pub(crate) outcome: Outcome<'a>,
+    pub(crate) outcome: Outcome,
     pub(crate) keep: Retention,
     pub(crate) attempts: u32,
-    /// JSON array of field, value pairs written first.
-    pub(crate) fields_json: &'a str,
+    /// JSON array of field, value pairs written first ("" = none).
+    pub(crate) fields_json: String,
     /// Most metrics data points kept, when the worker collects metrics.
     pub(crate) metrics: Option<u64>,
+    /// The lock token to take the next job with in the same call (BullMQ's fetchNext).
+    pub(crate) next_token: Option<String>,
 }
 
 /// What to keep of the finished set the job enters (BullMQ's `keepJobs`, from
@@ -139,30 +145,39 @@ pub(crate) struct Retention {
 }
 
 /// Completed with a return value (JSON), or failed with a reason.
-pub(crate) enum Outcome<'a> {
-    Completed(&'a str),
-    Failed(&'a str),
+pub(crate) enum Outcome {
+    Completed(String),
+    Failed(String),
 }
 
-pub(crate) struct MoveToFinished(pub(super) Script<15>);
+/// How the jobs taken next are locked and limited: the same for every job of a call.
+pub(crate) struct NextFetch<'a> {
+    pub(crate) lock_ms: u64,
+    pub(crate) limiter: Option<Limiter>,
+    pub(crate) worker_name: &'a str,
+}
+
+/// What ending one job answered: `Some` when it also took the next job, or found none
+/// and says how long to wait; `None` when it did not look for one.
+pub(crate) type Ended = Result<Option<Fetched>>;
+
+pub(crate) struct MoveToFinished(pub(super) Script<12>);
 
 impl MoveToFinished {
-    /// Ends the job; with `next`, also takes the next job in the same call and returns
-    /// what `move_to_active` would (`None`: nothing at all to take).
+    /// Arguments before the jobs', and per job (lua/move_to_finished.lua).
+    const HEAD: usize = 6;
+    const PER_JOB: usize = 12;
+
+    /// Ends `jobs` in one call, in order, each as a call of its own would. The outer
+    /// error is the call's (nothing was done); each job has its own answer.
     pub(crate) async fn call(
         &self,
         conn: &mut Connection,
         keys: &QueueKeys,
         major: BullmqMajor,
-        finish: &Finish<'_>,
-        next: Option<&FetchArgs<'_>>,
-    ) -> Result<Option<Fetched>> {
-        let (target_key, target, field, value) = match finish.outcome {
-            Outcome::Completed(json) => (&keys.completed, "completed", "returnvalue", json),
-            Outcome::Failed(reason) => (&keys.failed, "failed", "failedReason", reason),
-        };
-        let job_key = keys.job(finish.job_id);
-        let metrics_key = keys.metrics(target);
+        next: &NextFetch<'_>,
+        jobs: &[Finish],
+    ) -> Result<Vec<Ended>> {
         let script_keys = [
             keys.wait.as_str(),
             &keys.active,
@@ -174,50 +189,67 @@ impl MoveToFinished {
             &keys.meta,
             &keys.pc,
             &keys.marker,
-            target_key,
-            &job_key,
             &keys.id,
             &keys.limiter,
-            &metrics_key,
         ];
-        let Retention {
-            count,
-            age_secs,
-            limit,
-        } = finish.keep;
-        let mut argv: Vec<String> = [
-            finish.job_id.as_str(),
-            &finish.now.to_string(),
-            field,
-            value,
-            target,
-            keys.base(),
-            finish.token,
-            &count.to_string(),
-            &age_secs.map(|age| age.to_string()).unwrap_or_default(),
-            &limit.to_string(),
-            &finish.attempts.to_string(),
-            finish.fields_json,
-            major.as_arg(),
-            &finish
-                .metrics
-                .map(|points| points.to_string())
-                .unwrap_or_default(),
-        ]
-        .map(str::to_owned)
-        .to_vec();
-        if let Some(next) = next {
-            // The tail of move_to_active's ARGV (3 to 7): token, lock, limiter, worker name.
-            argv.extend(fetch_argv(keys, major, next).into_iter().skip(2).take(5));
+        let (limit_max, limit_ms) = limiter_args(next.limiter);
+        let mut argv: Vec<String> = Vec::with_capacity(Self::HEAD + Self::PER_JOB * jobs.len());
+        argv.extend([
+            keys.base().to_owned(),
+            major.as_arg().to_owned(),
+            next.lock_ms.to_string(),
+            limit_max,
+            limit_ms,
+            next.worker_name.to_owned(),
+        ]);
+        for job in jobs {
+            let (target, value) = match &job.outcome {
+                Outcome::Completed(json) => ("completed", json),
+                Outcome::Failed(reason) => ("failed", reason),
+            };
+            let Retention {
+                count,
+                age_secs,
+                limit,
+            } = job.keep;
+            argv.extend([
+                job.job_id.as_str().to_owned(),
+                job.now.to_string(),
+                target.to_owned(),
+                value.clone(),
+                job.token.clone(),
+                count.to_string(),
+                age_secs.map(|age| age.to_string()).unwrap_or_default(),
+                limit.to_string(),
+                job.attempts.to_string(),
+                job.fields_json.clone(),
+                job.metrics
+                    .map(|points| points.to_string())
+                    .unwrap_or_default(),
+                job.next_token.clone().unwrap_or_default(),
+            ]);
         }
-        match self.0.call::<Value>(conn, script_keys, argv).await? {
-            Value::Int(code) => code_to_result(self.0.name(), code).map(|()| None),
-            Value::Array(reply) => decode_fetched(self.0.name(), reply).map(Some),
-            other => Err(Error::UnexpectedReply {
-                command: self.0.name(),
-                detail: format!("{other:?}"),
-            }),
+        let name = self.0.name();
+        let unexpected = |detail: String| Error::UnexpectedReply {
+            command: name,
+            detail,
+        };
+        let answers: Vec<Value> = self.0.call(conn, script_keys, argv).await?;
+        if answers.len() != jobs.len() {
+            return Err(unexpected(format!(
+                "{} answers for {} jobs",
+                answers.len(),
+                jobs.len()
+            )));
         }
+        Ok(answers
+            .into_iter()
+            .map(|answer| match answer {
+                Value::Int(code) => code_to_result(name, code).map(|()| None),
+                Value::Array(reply) => decode_fetched(name, reply).map(Some),
+                other => Err(unexpected(format!("{other:?}"))),
+            })
+            .collect())
     }
 }
 
@@ -465,4 +497,158 @@ fn code_to_result(script: &'static str, code: i64) -> Result<()> {
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::options::{Deduplication, JobOptions};
+    use crate::scripts::SCRIPTS;
+    use crate::{ConnectionOptions, NewJob, Queue};
+
+    const NOW: u64 = 1_700_000_000_000;
+    const QUEUE: &str = "q";
+
+    /// Ten jobs, the first six taken by a worker, then a global concurrency of four: `active`
+    /// stays full for the first endings, then has room again.
+    async fn six_taken(url: &str) -> (Connection, QueueKeys) {
+        let queue = Queue::connect(url, QUEUE).await.unwrap();
+        let jobs: Vec<NewJob> = (1..=10)
+            .map(|n| {
+                let opts = JobOptions {
+                    job_id: Some(JobId::from(format!("j{n}"))),
+                    attempts: Some(1),
+                    deduplication: (n == 3).then(|| Deduplication {
+                        id: "d3".to_owned(),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                };
+                NewJob::from_json("n", format!("{{\"n\":{n}}}"), opts)
+            })
+            .collect();
+        queue.add_bulk(&jobs).await.unwrap();
+        let mut conn = crate::connection::open(url, &ConnectionOptions::default())
+            .await
+            .unwrap();
+        let keys = QueueKeys::new("bull", QUEUE).unwrap();
+        for n in 1..=6 {
+            let token = format!("t{n}");
+            let args = FetchArgs {
+                now: NOW,
+                token: &token,
+                lock_ms: 30_000,
+                limiter: None,
+                worker_name: "",
+            };
+            let fetched = SCRIPTS
+                .move_to_active
+                .call(&mut conn, &keys, BullmqMajor::V6, &args)
+                .await
+                .unwrap();
+            assert!(matches!(fetched, Fetched::Job(..)), "{fetched:?}");
+        }
+        let _: () = redis::cmd("HSET")
+            .arg(&keys.meta)
+            .arg("concurrency")
+            .arg(4)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        (conn, keys)
+    }
+
+    /// Endings of every kind: removed and kept completions, a failure for good, a lock held
+    /// by another token, a job that does not exist, a kept set trimmed; most take a job next.
+    fn endings() -> Vec<Finish> {
+        let finish = |id: &str, token: &str, outcome, count, next: Option<&str>| Finish {
+            job_id: JobId::from(id),
+            token: token.to_owned(),
+            now: NOW + 5,
+            outcome,
+            keep: Retention {
+                count,
+                age_secs: None,
+                limit: 1000,
+            },
+            attempts: 1,
+            fields_json: String::new(),
+            metrics: None,
+            next_token: next.map(str::to_owned),
+        };
+        let done = || Outcome::Completed("{\"ok\":true}".to_owned());
+        let mut kept_with_metrics = finish("j2", "t2", done(), -1, Some("n2"));
+        kept_with_metrics.metrics = Some(10);
+        let mut failed = finish(
+            "j4",
+            "t4",
+            Outcome::Failed("boom".to_owned()),
+            -1,
+            Some("n4"),
+        );
+        failed.fields_json = "[\"failedReason\",\"boom\",\"stacktrace\",\"[]\"]".to_owned();
+        vec![
+            finish("j1", "t1", done(), 0, Some("n1")),
+            kept_with_metrics,
+            finish("j3", "not-t3", done(), 0, Some("n3")),
+            failed,
+            finish("missing", "t9", done(), 0, None),
+            finish("j5", "t5", done(), 1, None),
+            finish("j6", "t6", done(), 1, Some("n6")),
+            finish("j3", "t3", done(), 0, Some("n3")),
+        ]
+    }
+
+    fn summary(ended: &Ended) -> String {
+        match ended {
+            Ok(Some(Fetched::Job(id, hash))) => format!("took {id}, attempt {:?}", hash.get("ats")),
+            other => format!("{other:?}"),
+        }
+    }
+
+    /// The jobs of a batch end exactly as they would in one call each, one after the other:
+    /// same answers, same keys, same events.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_batch_of_endings_leaves_what_one_call_per_job_leaves() {
+        let redis = testkit::RedisServer::start();
+        let next = NextFetch {
+            lock_ms: 30_000,
+            limiter: None,
+            worker_name: "w",
+        };
+        let script = &SCRIPTS.move_to_finished;
+
+        let (mut conn, keys) = six_taken(&redis.url_db(1)).await;
+        let batched: Vec<String> = script
+            .call(&mut conn, &keys, BullmqMajor::V6, &next, &endings())
+            .await
+            .unwrap()
+            .iter()
+            .map(summary)
+            .collect();
+
+        let (mut conn, keys) = six_taken(&redis.url_db(2)).await;
+        let mut one_by_one = Vec::new();
+        for ending in endings() {
+            let mut answers = script
+                .call(&mut conn, &keys, BullmqMajor::V6, &next, &[ending])
+                .await
+                .unwrap();
+            assert_eq!(answers.len(), 1);
+            one_by_one.push(summary(&answers.remove(0)));
+        }
+
+        assert_eq!(batched, one_by_one);
+        // Six active for four allowed: nothing is taken until an ending makes room.
+        assert_eq!(batched[0], "Ok(Some(Nothing(None)))");
+        assert!(batched[3].starts_with("took j7"), "{batched:?}");
+        assert!(batched[2].contains("LockMismatch"), "{batched:?}");
+        assert!(batched[4].contains("JobMissing"), "{batched:?}");
+        let dump = |db| -> BTreeMap<String, String> {
+            testkit::dump_keyspace(&mut redis.connection(db), "bull:*")
+        };
+        assert_eq!(dump(1), dump(2));
+    }
 }

@@ -294,6 +294,7 @@ impl WorkerBuilder {
             state: watch::Sender::new(RunState::new(self.concurrency)),
             finished: watch::Sender::new(false),
             busy: AtomicUsize::new(0),
+            finisher: super::finisher::Finisher::new(),
             options: self.options,
         };
         Worker {

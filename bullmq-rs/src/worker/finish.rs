@@ -16,7 +16,7 @@ use super::{Shared, WorkerEvent};
 use crate::codec;
 use crate::job::{Job, JobId, JobState};
 use crate::options::RemoveOn;
-use crate::scripts::{FetchArgs, Fetched, Finish, Outcome, Retention, Retry, SCRIPTS};
+use crate::scripts::{Fetched, Finish, Outcome, Retention, Retry, SCRIPTS};
 use crate::{Error, Result, ScriptError};
 
 /// BullMQ's default number of finished jobs removed per trim by age.
@@ -107,8 +107,7 @@ where
             }
         }
     };
-    let next = next_token.map(|token| shared.fetch_args(token));
-    finish(shared, &job, &taken.token, result, next.as_ref()).await
+    finish(shared, &job, &taken.token, result, next_token).await
 }
 
 /// Puts a job this worker gives up (closed past its deadline) back at the front of `wait`,
@@ -136,17 +135,17 @@ where
     }
 }
 
-/// Ends the attempt; a completion or final failure also takes the next job when `next`
-/// says how to lock it.
+/// Ends the attempt; a completion or final failure also takes the next job when
+/// `next_token` says how to lock it.
 async fn finish(
     shared: &Shared,
     job: &Job,
     token: &str,
     result: std::result::Result<Value, JobError>,
-    next: Option<&FetchArgs<'_>>,
+    next_token: Option<&str>,
 ) -> Result<Option<Fetched>> {
     let err = match result {
-        Ok(value) => match complete(shared, job, token, &value, next).await {
+        Ok(value) => match complete(shared, job, token, &value, next_token).await {
             Ok(fetched) => {
                 shared.emit(&WorkerEvent::Completed(job, &value));
                 return Ok(fetched);
@@ -229,16 +228,17 @@ async fn finish(
                 .as_ref()
                 .or(shared.options.remove_on_fail.as_ref());
             let finish = Finish {
-                job_id: &job.id,
-                token,
+                job_id: job.id.clone(),
+                token: token.to_owned(),
                 now,
-                outcome: Outcome::Failed(&reason),
+                outcome: Outcome::Failed(reason),
                 keep: keep_jobs(remove_on),
                 attempts: job.opts.attempts.unwrap_or(0),
-                fields_json: &fields,
+                fields_json: fields.clone(),
                 metrics: shared.options.metrics,
+                next_token: next_token.map(str::to_owned),
             };
-            end_for_good(shared, &finish, next).await
+            shared.finisher.end(finish).await
         }
     };
     if ended.is_ok() {
@@ -281,7 +281,7 @@ async fn complete(
     job: &Job,
     token: &str,
     value: &Value,
-    next: Option<&FetchArgs<'_>>,
+    next_token: Option<&str>,
 ) -> Result<Option<Fetched>> {
     let json = serde_json::to_string(value)?;
     let remove_on = job
@@ -290,29 +290,17 @@ async fn complete(
         .as_ref()
         .or(shared.options.remove_on_complete.as_ref());
     let finish = Finish {
-        job_id: &job.id,
-        token,
+        job_id: job.id.clone(),
+        token: token.to_owned(),
         now: codec::now_millis(),
-        outcome: Outcome::Completed(&json),
+        outcome: Outcome::Completed(json),
         keep: keep_jobs(remove_on),
         attempts: job.opts.attempts.unwrap_or(0),
-        fields_json: "",
+        fields_json: String::new(),
         metrics: shared.options.metrics,
+        next_token: next_token.map(str::to_owned),
     };
-    end_for_good(shared, &finish, next).await
-}
-
-/// Completes or fails the job for good; with `next`, takes the next job in the same call.
-async fn end_for_good(
-    shared: &Shared,
-    finish: &Finish<'_>,
-    next: Option<&FetchArgs<'_>>,
-) -> Result<Option<Fetched>> {
-    let mut conn = shared.conn.clone();
-    SCRIPTS
-        .move_to_finished
-        .call(&mut conn, &shared.keys, shared.major, finish, next)
-        .await
+    shared.finisher.end(finish).await
 }
 
 /// `failedReason` and the stack traces so far plus this one, trimmed to the job's
@@ -359,16 +347,17 @@ fn keep_jobs(remove_on: Option<&RemoveOn>) -> Retention {
 async fn fail_unreadable(shared: &Shared, id: &JobId, token: &str, err: &Error) -> Result<()> {
     let reason = format!("unreadable job: {err}");
     let finish = Finish {
-        job_id: id,
-        token,
+        job_id: id.clone(),
+        token: token.to_owned(),
         now: codec::now_millis(),
-        outcome: Outcome::Failed(&reason),
+        outcome: Outcome::Failed(reason),
         keep: keep_jobs(None),
         attempts: 0,
-        fields_json: "",
+        fields_json: String::new(),
         metrics: shared.options.metrics,
+        next_token: None,
     };
-    end_for_good(shared, &finish, None).await.map(drop)
+    shared.finisher.end(finish).await.map(drop)
 }
 
 #[cfg(test)]

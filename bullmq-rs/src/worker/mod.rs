@@ -10,6 +10,7 @@ mod control;
 mod events;
 mod fetch;
 mod finish;
+mod finisher;
 mod job;
 mod lock;
 mod options;
@@ -62,6 +63,8 @@ pub(crate) struct Shared {
     finished: watch::Sender<bool>,
     /// Job tasks running (each holds one concurrency slot).
     busy: AtomicUsize,
+    /// Where job tasks hand their endings, sent to Redis in batches.
+    finisher: finisher::Finisher,
     options: WorkerOptions,
 }
 
@@ -200,6 +203,8 @@ where
         let checker = AbortOnDrop(tokio::spawn(
             stalled::StalledChecker::new(shared.clone()).run(),
         ));
+        // Lives until the jobs in flight have ended: they end through it.
+        let _finisher = AbortOnDrop(tokio::spawn(finisher::send_endings(shared.clone())));
         let fetcher = fetch::Fetcher::new(shared.clone(), self.handler.clone()).run();
         let mut stopping = shared.state.subscribe();
         let stop_asked = async move {
