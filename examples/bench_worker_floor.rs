@@ -5,7 +5,8 @@
 //! The driver is a worker with `concurrency` slots reduced to its Redis calls: one call at
 //! a time, each finishing every job the driver holds and fetching one job per slot, so one
 //! job per call at concurrency 1 and up to 50 at 50. That is the best case of a worker
-//! that batches its finishes; ours finishes and fetches one job per call.
+//! that batches its finishes; ours sends the endings that arrived while its previous call
+//! was on its way, with two calls on their way at most (worker/finisher.rs).
 
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 

@@ -3,16 +3,16 @@
   ones (fetch_job.lua, no limiter, no worker name), plus the one read a worker needs the
   reply of (the fetched job's hash), and nothing else: no checks, no other reads, the
   arguments ready-made. What any worker's finish-and-fetch must at least cost;
-  bench_worker compares ours with it. One call finishes a batch and fetches a batch where
-  ours finishes one job and fetches one: the best a worker batching its finishes could do.
+  bench_worker compares ours with it. One call finishes every held job and fetches one per
+  slot, at concurrency 50 fifty jobs a call: the best case of a worker that batches its
+  endings (ours sends those that arrived while its previous call was on its way).
   The writes, each job's in our scripts' order (finish_checks, move_to_finished,
   delete_job, emit_event, fetch_job), with the ones noted made once per call:
-    XTRIM events MAXLEN ~ <cap>                  once per call (ours: once per finished job)
+    XTRIM events MAXLEN ~ <cap>                  once per call
     per finished job:
       DEL <job>:lock
       SREM stalled <id>
       LREM active -1 <id>
-      HINCRBY <job> atm 1                        written although the hash goes next
       DEL <job> <job>:logs <job>:dependencies <job>:processed <job>:failed
           <job>:unsuccessful <job>:lock
       XADD events * event completed jobId <id> returnvalue <value> prev active
@@ -25,8 +25,7 @@
       HGETALL <job>                              the read whose reply the worker needs
     DEL pc                                       once per call that found wait empty (ours:
                                                  per fetch finding wait and prioritized empty)
-    ZADD marker 0 "0"                            once per call when a job was fetched (ours:
-                                                 once per fetched job)
+    ZADD marker 0 "0"                            once per call when a job was fetched
     XADD events * event drained                  when nothing was left to fetch and, all
                                                  held jobs being finished here, nothing is
                                                  active (ours reads LLEN wait and active)
@@ -47,7 +46,6 @@ for index = 7, 6 + finishing do
   redis.call("DEL", jobKey .. ":lock")
   redis.call("SREM", KEYS[3], id)
   redis.call("LREM", KEYS[2], -1, id)
-  redis.call("HINCRBY", jobKey, "atm", 1)
   redis.call("DEL", jobKey, jobKey .. ":logs", jobKey .. ":dependencies", jobKey .. ":processed",
     jobKey .. ":failed", jobKey .. ":unsuccessful", jobKey .. ":lock")
   redis.call("XADD", KEYS[4], "*", "event", "completed", "jobId", id, "returnvalue", value,
