@@ -14,6 +14,6 @@ local q = {
 local context = readQueueContext(KEYS[9], q.active, true)
 q.paused = context.paused
 return fetchJob(q, context, {
-  now = tonumber(ARGV[2]), token = ARGV[3], lockMs = ARGV[4], limitMax = tonumber(ARGV[5]),
+  now = ARGV[2], token = ARGV[3], lockMs = ARGV[4], limitMax = tonumber(ARGV[5]),
   limitMs = tonumber(ARGV[6]), workerName = ARGV[7],
 }) or { 0, 0, 0, 0 }

@@ -69,7 +69,7 @@ local function finishJob(base)
   local found = checkJob(jobKey, jobId, target, ARGV[base + 5])
   if type(found) == "number" then return found end
   writeFields(jobKey, ARGV[base + 10])
-  if redis.call("LREM", q.active, -1, jobId) < 1 then return -3 end
+  if redis.call("LREM", q.active, "-1", jobId) < 1 then return -3 end
   refreshContext()
 
   local dedupId = found[2]
@@ -92,7 +92,7 @@ local function finishJob(base)
   local attemptsMade
   -- A completed job removed at once needs no count of its attempts: nobody reads it.
   if keepCount ~= 0 or target == "failed" then
-    attemptsMade = redis.call("HINCRBY", jobKey, "atm", 1)
+    attemptsMade = redis.call("HINCRBY", jobKey, "atm", "1")
   end
   if keepCount == 0 then
     deleteJobKeys(jobKey)
@@ -118,7 +118,7 @@ local function finishJob(base)
 
   local nextToken = ARGV[base + 12]
   if nextToken ~= "" then
-    fetch.now, fetch.token = tonumber(now), nextToken
+    fetch.now, fetch.token = now, nextToken
     local next = fetchJob(q, context, fetch)
     q.readyAdded, q.delayedTouched, q.promoted = false, false, true
     -- As BullMQ: any answer but "nothing at all" is returned, and only then is `drained` checked.
@@ -135,5 +135,5 @@ local answers = {}
 for index = 1, (#ARGV - 6) / PER_JOB do
   answers[index] = finishJob(6 + (index - 1) * PER_JOB)
 end
-if q.markerOwed then redis.call("ZADD", q.marker, 0, "0") end
+if q.markerOwed then redis.call("ZADD", q.marker, "0", "0") end
 return answers

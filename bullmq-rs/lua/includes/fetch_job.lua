@@ -1,6 +1,6 @@
 --[[ fetch_job: hand the next ready job to a worker, as BullMQ's moveToActive does; used
   by move_to_active and, to take the next job in the same call, by move_to_finished.
-  `fetch` = { now, token ("0" = no lock), lockMs, limitMax (worker limiter, or nil),
+  `fetch` = { now (ms, as text), token ("0" = no lock), lockMs, limitMax (worker limiter, or nil),
   limitMs, workerName ("" = none) }; `q` carries the queue's keys, `context` its state.
   Returns { job hash as a flat array, job id, 0, 0 } for a job;
           { 0, 0, ms until the rate limit resets, 0 } while rate limited;
@@ -14,7 +14,7 @@
   marker itself, once, at its end: the state it leaves is the same. ]]
 local function fetchJob(q, context, fetch)
   if not q.promoted then
-    promoteDueJobs(q, fetch.now)
+    promoteDueJobs(q, tonumber(fetch.now))
     announce(q, context.pausedOrMaxed)
   end
 
@@ -66,9 +66,9 @@ local function fetchJob(q, context, fetch)
   else
     redis.call("HSET", jobKey, "processedOn", fetch.now)
   end
-  redis.call("HINCRBY", jobKey, "ats", 1)
+  redis.call("HINCRBY", jobKey, "ats", "1")
   if q.markerOwed == nil then
-    redis.call("ZADD", q.marker, 0, "0")
+    redis.call("ZADD", q.marker, "0", "0")
   else
     q.markerOwed = true
   end

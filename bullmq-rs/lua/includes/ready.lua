@@ -29,7 +29,9 @@ end
 
 -- Delayed jobs due by `now` become ready (at most 1000 per call, as BullMQ does).
 local function promoteDueJobs(q, now)
-  local due = redis.call("ZRANGEBYSCORE", q.delayed, 0, (now + 1) * 4096 - 1, "LIMIT", 0, 1000)
+  -- Numbers as text: Redis formats a Lua number argument with a costly "%.17g".
+  local due = redis.call("ZRANGEBYSCORE", q.delayed, "0", string.format("%d", (now + 1) * 4096 - 1),
+    "LIMIT", "0", "1000")
   if #due == 0 then return end
   redis.call("ZREM", q.delayed, unpack(due))
   for _, jobId in ipairs(due) do
