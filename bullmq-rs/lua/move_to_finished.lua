@@ -3,7 +3,8 @@
   call was on its way, so the cost of a call (its round trip, reading the queue's meta,
   trimming the events stream) is paid once per batch. Each job is handled as a call of
   its own would handle it, in order: its checks, its writes, its events, then the next
-  job it takes (BullMQ's fetchNext).
+  job it takes (BullMQ's fetchNext). Left to the call: the events stream is trimmed once
+  (an approximate cap either way), and the marker is set once, at the end.
   KEYS  1 wait  2 active  3 prioritized  4 events  5 stalled  6 delayed  7 paused  8 meta
         9 pc  10 marker  11 id  12 limiter
   ARGV  1 key prefix  2 BullMQ major  3 lock duration ms of taken jobs
@@ -16,7 +17,9 @@
   Returns one answer per job, in order: 0; what fetchJob answers when it took the next
   job (or found none but a reason to wait); or -1 no such job, -2 lock lost, -3 job not
   active, -4 pending children, -6 lock held by another worker, -9 a child that had to
-  succeed failed. A refused job changes nothing of the others.
+  succeed failed; or, as text, the error its ending raised (what it had written stays, as
+  after a call of its own that failed; an error reply would fail the whole call for most
+  clients). A refused or failed job changes nothing of the others.
   A child tells its parent, which may be in another queue (see parent.lua). ]]
 local PER_JOB = 12
 local q = {
@@ -24,9 +27,9 @@ local q = {
   wait = KEYS[1], active = KEYS[2], prioritized = KEYS[3], events = KEYS[4], delayed = KEYS[6],
   pausedList = KEYS[7], priorityCounter = KEYS[9], marker = KEYS[10], limiter = KEYS[12],
   readyAdded = false, delayedTouched = false,
-  -- Due delayed jobs are promoted by the first fetch of the call, and the marker is set
-  -- once at its end (fetch_job.lua).
-  promoted = false, markerOwed = false,
+  -- Due delayed jobs are promoted again only for a later time than already done, and the
+  -- marker is set once at the end (fetch_job.lua).
+  promotedUpTo = nil, markerOwed = false,
 }
 -- How the next jobs are taken: the same for every job but its time and token.
 local fetch = {
@@ -64,6 +67,7 @@ local function refreshContext()
 end
 
 local function finishJob(base)
+  q.readyAdded, q.delayedTouched = false, false
   local jobId, now, target, value = ARGV[base + 1], ARGV[base + 2], ARGV[base + 3], ARGV[base + 4]
   local jobKey = q.prefix .. jobId
   local found = checkJob(jobKey, jobId, target, ARGV[base + 5])
@@ -114,13 +118,11 @@ local function finishJob(base)
     recordMetrics(q.prefix .. "metrics:" .. target, tonumber(ARGV[base + 11]), tonumber(now))
   end
   announce(q, context.pausedOrMaxed)
-  q.readyAdded, q.delayedTouched = false, false
 
   local nextToken = ARGV[base + 12]
   if nextToken ~= "" then
     fetch.now, fetch.token = now, nextToken
     local next = fetchJob(q, context, fetch)
-    q.readyAdded, q.delayedTouched, q.promoted = false, false, true
     -- As BullMQ: any answer but "nothing at all" is returned, and only then is `drained` checked.
     if next then return next end
   end
@@ -133,7 +135,14 @@ end
 
 local answers = {}
 for index = 1, (#ARGV - 6) / PER_JOB do
-  answers[index] = finishJob(6 + (index - 1) * PER_JOB)
+  local base = 6 + (index - 1) * PER_JOB
+  local ended, answer = pcall(finishJob, base)
+  if not ended then
+    -- redis.call raises a table holding `err`; Lua's own errors are text.
+    local reason = type(answer) == "table" and answer.err or tostring(answer)
+    answer = "job " .. ARGV[base + 1] .. ": " .. reason
+  end
+  answers[index] = answer
 end
 if q.markerOwed then redis.call("ZADD", q.marker, "0", "0") end
 return answers

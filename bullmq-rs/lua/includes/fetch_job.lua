@@ -9,13 +9,16 @@
           nil when there is nothing at all.
   Due delayed jobs are promoted first. A paused queue, or one at its global concurrency,
   hands out nothing. After a fetch the marker is set again so that the next idle worker
-  wakes up too. A caller that fetches several jobs in one call sets `q.promoted` once due
-  jobs were promoted (they are, once per call), and `q.markerOwed` (false) to set the
-  marker itself, once, at its end: the state it leaves is the same. ]]
+  wakes up too. A caller that fetches several jobs in one call keeps in `q.promotedUpTo`
+  the latest time jobs were promoted for (a fetch at that time or earlier has nothing left
+  to promote), and sets `q.markerOwed` (false) to set the marker itself, once, at its end:
+  nothing between removes it, so the state it leaves is the same. ]]
 local function fetchJob(q, context, fetch)
-  if not q.promoted then
-    promoteDueJobs(q, tonumber(fetch.now))
+  local now = tonumber(fetch.now)
+  if not q.promotedUpTo or now > q.promotedUpTo then
+    promoteDueJobs(q, now)
     announce(q, context.pausedOrMaxed)
+    q.promotedUpTo = now
   end
 
   -- The queue's global limit wins over the worker's max; the worker's duration wins.

@@ -30,7 +30,7 @@ end
 -- Delayed jobs due by `now` become ready (at most 1000 per call, as BullMQ does).
 local function promoteDueJobs(q, now)
   -- Numbers as text: Redis formats a Lua number argument with a costly "%.17g".
-  local due = redis.call("ZRANGEBYSCORE", q.delayed, "0", string.format("%d", (now + 1) * 4096 - 1),
+  local due = redis.call("ZRANGEBYSCORE", q.delayed, "0", string.format("%.0f", (now + 1) * 4096 - 1),
     "LIMIT", "0", "1000")
   if #due == 0 then return end
   redis.call("ZREM", q.delayed, unpack(due))

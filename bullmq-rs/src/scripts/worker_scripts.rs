@@ -168,8 +168,10 @@ impl MoveToFinished {
     const HEAD: usize = 6;
     const PER_JOB: usize = 12;
 
-    /// Ends `jobs` in one call, in order, each as a call of its own would. The outer
-    /// error is the call's (nothing was done); each job has its own answer.
+    /// Ends `jobs` in one call, in order, each as a call of its own would. Each job has
+    /// its own answer, an error raised while ending it included; the outer error is the
+    /// call's (refused as a whole, or a connection failure that leaves unknown whether it
+    /// ran, as for a call of one job).
     pub(crate) async fn call(
         &self,
         conn: &mut Connection,
@@ -246,6 +248,8 @@ impl MoveToFinished {
             .into_iter()
             .map(|answer| match answer {
                 Value::Int(code) => code_to_result(name, code).map(|()| None),
+                // The error the job's ending raised (lua/move_to_finished.lua).
+                Value::BulkString(text) => Err(unexpected(String::from_utf8_lossy(&text).into())),
                 Value::Array(reply) => decode_fetched(name, reply).map(Some),
                 other => Err(unexpected(format!("{other:?}"))),
             })
@@ -512,9 +516,17 @@ mod tests {
     const QUEUE: &str = "q";
 
     /// Ten jobs, the first six taken by a worker, then a global concurrency of four: `active`
-    /// stays full for the first endings, then has room again.
+    /// stays full for the first endings, then has room again. Also a job delayed until
+    /// NOW + 7, due for the endings at NOW + 10 but not for those at NOW + 5; job j5 with a
+    /// parent field its ending cannot read (it raises an error); no marker.
     async fn six_taken(url: &str) -> (Connection, QueueKeys) {
         let queue = Queue::connect(url, QUEUE).await.unwrap();
+        let delayed = JobOptions {
+            job_id: Some(JobId::from("late")),
+            timestamp: Some(NOW),
+            delay: Some(std::time::Duration::from_millis(7)),
+            ..Default::default()
+        };
         let jobs: Vec<NewJob> = (1..=10)
             .map(|n| {
                 let opts = JobOptions {
@@ -528,6 +540,7 @@ mod tests {
                 };
                 NewJob::from_json("n", format!("{{\"n\":{n}}}"), opts)
             })
+            .chain([NewJob::from_json("n", "{}".to_owned(), delayed)])
             .collect();
         queue.add_bulk(&jobs).await.unwrap();
         let mut conn = crate::connection::open(url, &ConnectionOptions::default())
@@ -550,10 +563,20 @@ mod tests {
                 .unwrap();
             assert!(matches!(fetched, Fetched::Job(..)), "{fetched:?}");
         }
-        let _: () = redis::cmd("HSET")
+        let _: () = redis::pipe()
+            .cmd("HSET")
             .arg(&keys.meta)
             .arg("concurrency")
             .arg(4)
+            .ignore()
+            .cmd("HSET")
+            .arg(keys.job(&JobId::from("j5")))
+            .arg("parent")
+            .arg("{\"id\":\"p\"}")
+            .ignore()
+            .cmd("DEL")
+            .arg(&keys.marker)
+            .ignore()
             .query_async(&mut conn)
             .await
             .unwrap();
@@ -561,12 +584,18 @@ mod tests {
     }
 
     /// Endings of every kind: removed and kept completions, a failure for good, a lock held
-    /// by another token, a job that does not exist, a kept set trimmed; most take a job next.
+    /// by another token, a job that does not exist, an ending that raises an error, a kept
+    /// set trimmed; most take a job next; the last two come later than the others.
     fn endings() -> Vec<Finish> {
         let finish = |id: &str, token: &str, outcome, count, next: Option<&str>| Finish {
             job_id: JobId::from(id),
             token: token.to_owned(),
-            now: NOW + 5,
+            now: NOW
+                + if matches!(id, "j6" | "j3") && token != "not-t3" {
+                    10
+                } else {
+                    5
+                },
             outcome,
             keep: Retention {
                 count,
@@ -646,9 +675,41 @@ mod tests {
         assert!(batched[3].starts_with("took j7"), "{batched:?}");
         assert!(batched[2].contains("LockMismatch"), "{batched:?}");
         assert!(batched[4].contains("JobMissing"), "{batched:?}");
+        // The error of one job is its own: the jobs after it still end.
+        assert!(batched[5].contains("job j5"), "{batched:?}");
+        assert!(batched[6].starts_with("took"), "{batched:?}");
         let dump = |db| -> BTreeMap<String, String> {
             testkit::dump_keyspace(&mut redis.connection(db), "bull:*")
         };
-        assert_eq!(dump(1), dump(2));
+        let batched_keys = dump(1);
+        assert_eq!(batched_keys, dump(2));
+        assert!(
+            !batched_keys.contains_key("bull:q:delayed"),
+            "promoted: {batched_keys:?}"
+        );
+
+        // A batch that takes a job leaves the marker set, as a fetch of its own does.
+        let (mut conn, keys) = (redis.connection(1), QueueKeys::new("bull", QUEUE).unwrap());
+        let _: () = redis::cmd("DEL")
+            .arg(&keys.marker)
+            .query(&mut conn)
+            .unwrap();
+        let mut async_conn =
+            crate::connection::open(&redis.url_db(1), &ConnectionOptions::default())
+                .await
+                .unwrap();
+        let mut last = endings().remove(0);
+        (last.job_id, last.token, last.next_token) =
+            (JobId::from("j7"), "n4".into(), Some("n7".into()));
+        let answers = script
+            .call(&mut async_conn, &keys, BullmqMajor::V6, &next, &[last])
+            .await
+            .unwrap();
+        assert!(summary(&answers[0]).starts_with("took j10"), "{answers:?}");
+        let marker: i64 = redis::cmd("EXISTS")
+            .arg(&keys.marker)
+            .query(&mut conn)
+            .unwrap();
+        assert_eq!(marker, 1);
     }
 }

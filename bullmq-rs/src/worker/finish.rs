@@ -32,7 +32,8 @@ pub(super) struct Taken {
 }
 
 /// Runs `first`, then, while the worker is not stopping, the jobs that finishing each one
-/// took in the same call (BullMQ's fetchNext): one round trip per job under load.
+/// took in the same call (BullMQ's fetchNext); under load, the endings of many jobs share
+/// one call (finisher.rs).
 pub(super) async fn run_jobs<H, F>(shared: &Arc<Shared>, handler: &H, first: Taken)
 where
     H: Fn(ActiveJob) -> F,

@@ -4,7 +4,8 @@
 //! way (a group commit). A lone ending goes out at once, so at low load nothing waits; at
 //! high load Redis pays a call's fixed cost (its round trip, parsing, reading the queue's
 //! meta, trimming the events stream) once per batch instead of once per job. Redis runs
-//! the jobs of a batch one after the other, exactly as separate calls in a row.
+//! the jobs of a batch one after the other, as separate calls in a row would
+//! (lua/move_to_finished.lua says what the call does once for all).
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -16,7 +17,8 @@ use crate::Error;
 use crate::scripts::{Ended, Finish, NextFetch, SCRIPTS};
 
 /// Most jobs ended in one call: it bounds how long one script holds Redis (about 20 µs a
-/// job) while leaving the fixed cost of a call spread thin.
+/// job, more for a job whose ending trims its finished set by age, as BullMQ's does)
+/// while leaving the fixed cost of a call spread thin.
 const MAX_BATCH: usize = 50;
 
 /// Calls on their way at once: a second batch is sent while Redis answers the first, so
@@ -55,8 +57,10 @@ impl Finisher {
     }
 }
 
-/// Sends the endings until the worker's run ends (this future is then dropped). Every
-/// ending gets an answer: its own, or the error of the call that carried it.
+/// Sends the endings until the worker's run ends: `run_until` drops (aborts) this task
+/// only after every job task has ended, and a job task waits for its answer, so every
+/// ending sent gets one: its own, or the error of the call that carried it. (The channel
+/// never closes: `Shared` holds its sender.)
 pub(super) async fn send_endings(shared: Arc<Shared>) {
     let receiver = shared
         .finisher
@@ -74,14 +78,13 @@ pub(super) async fn send_endings(shared: Arc<Shared>) {
             // Cancel safe: what is not taken stays in the channel.
             received = receiver.recv_many(&mut batch, MAX_BATCH), if calls.len() < MAX_IN_FLIGHT => {
                 if received == 0 {
-                    break;
+                    return;
                 }
                 calls.spawn(send_batch(shared.clone(), std::mem::take(&mut batch)));
             }
             Some(_) = calls.join_next(), if !calls.is_empty() => {}
         }
     }
-    while calls.join_next().await.is_some() {}
 }
 
 /// One `move_to_finished` call for `batch`, and the answers handed out.
