@@ -19,33 +19,16 @@
 set -euo pipefail
 
 calls=${1:-2000}
-root=$(cd "$(dirname "$0")/.." && pwd)
-lua=$root/bullmq-rs/lua
-work=$(mktemp -d)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-trap 'redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
-
-join() { # main include...
-  local main=$1
-  shift
-  for include in "$@"; do cat "$lua/includes/$include.lua"; echo; done
-  cat "$lua/$main.lua"
-}
+# shellcheck source=examples/callgrind_server.sh
+. "$(dirname "$0")/callgrind_server.sh"
 join add_plain_jobs emit_event queue_context dedup_slot >"$work/plain.lua"
 join add_jobs emit_event queue_context delayed delete_job store_job ready parent dedup_slot \
   deduplicate >"$work/general.lua"
 cp "$root/examples/floor_add.lua" "$work/floor.lua"
 
-valgrind --tool=callgrind --callgrind-out-file="$work/cg.%p" \
-  redis-server --port "$port" --bind 127.0.0.1 --dir "$work" --save "" --appendonly no \
-  >"$work/valgrind.log" 2>&1 &
-server=$!
-for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.2; done
-
 data=$(cd "$root/node-worker-compat" && node -e \
   'process.stdout.write(JSON.stringify(require("./lib/bench-data").event(0)))')
 opts='{"jobId":"e__rand_int__","removeOnComplete":true,"de":{"id":"d__rand_int__","ttl":86400000},"attempts":0}'
-sha() { redis-cli -p "$port" script load "$(cat "$work/$1.lua")"; }
 plain=$(sha plain)
 general=$(sha general)
 floor=$(sha floor)
@@ -57,14 +40,13 @@ count() { # label jobs-per-call command...
   redis-cli -p "$port" flushall >/dev/null
   redis-cli -p "$port" hset bull:q:meta opts.maxLenEvents 10000 >/dev/null
   redis-benchmark -p "$port" -c 4 -n 200 -r 100000000 "$@" >/dev/null 2>&1
-  callgrind_control -z "$server" >/dev/null 2>&1
+  zero_count
   redis-benchmark -p "$port" -c 4 -n "$calls" -r 100000000 "$@" >/dev/null 2>&1
   report "$label" $((calls * per_call))
 }
 report() { # label jobs
-  callgrind_control -d "$server" >/dev/null 2>&1
   local total
-  total=$(grep -hE '^(summary|totals):' "$(ls -t "$work"/cg.* | head -1)" | head -1 | awk '{print $2}')
+  total=$(counted)
   printf '%-22s %9d instructions per job\n' "$1" $((total / $2))
 }
 
@@ -102,6 +84,6 @@ const { event } = require('./lib/bench-data');
 }
 redis-cli -p "$port" flushall >/dev/null
 node_adds 200 0
-callgrind_control -z "$server" >/dev/null 2>&1
+zero_count
 node_adds "$calls" 1000000
 report "bullmq 6 Queue.add" "$calls"

@@ -19,29 +19,12 @@
 set -euo pipefail
 
 calls=${1:-1000}
-root=$(cd "$(dirname "$0")/.." && pwd)
-lua=$root/bullmq-rs/lua
-work=$(mktemp -d)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-trap 'redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
-
-join() { # main include...
-  local main=$1
-  shift
-  for include in "$@"; do cat "$lua/includes/$include.lua"; echo; done
-  cat "$lua/$main.lua"
-}
+# shellcheck source=examples/callgrind_server.sh
+. "$(dirname "$0")/callgrind_server.sh"
 join move_to_finished emit_event queue_context delayed delete_job store_job ready parent \
   dedup_slot deduplicate finish_checks finished metrics fetch_job >"$work/ours.lua"
 join move_to_active emit_event queue_context delayed ready fetch_job >"$work/active.lua"
 cp "$root/examples/floor_worker.lua" "$work/floor.lua"
-
-valgrind --tool=callgrind --callgrind-out-file="$work/cg.%p" \
-  redis-server --port "$port" --bind 127.0.0.1 --dir "$work" --save "" --appendonly no \
-  >"$work/valgrind.log" 2>&1 &
-server=$!
-for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.2; done
-sha() { redis-cli -p "$port" script load "$(cat "$work/$1.lua")"; }
 ours=$(sha ours)
 active=$(sha active)
 floor=$(sha floor)
@@ -99,13 +82,12 @@ PY
 count() { # script batch
   commands "$1" "$2" setup | redis-cli -p "$port" --pipe >/dev/null
   commands "$1" "$2" calls >"$work/calls.resp"
-  callgrind_control -z "$server" >/dev/null 2>&1
+  zero_count
   redis-cli -p "$port" --pipe <"$work/calls.resp" | grep -q "errors: 0," || { echo "$1: a call failed" >&2; exit 1; }
-  callgrind_control -d "$server" >/dev/null 2>&1
+  local total
+  total=$(counted)
   # Every call completed what it held and took as many: a refused job would stay active.
   [ "$(redis-cli -p "$port" llen bull:q:active)" = "$2" ] || { echo "$1: jobs left active" >&2; exit 1; }
-  local total
-  total=$(grep -hE '^(summary|totals):' "$(ls -t "$work"/cg.* | head -1)" | head -1 | awk '{print $2}')
   printf '%-20s %9d instructions per job\n' "$1, $2 per call" $((total / ($2 * calls)))
 }
 
