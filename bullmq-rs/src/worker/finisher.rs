@@ -118,14 +118,11 @@ async fn send_batch(shared: Arc<Shared>, batch: Vec<Ending>) {
     }
 }
 
-/// The error of a call, for each job it carried.
+/// The error of a call, for each job it carried: a Redis failure, or a reply the wrapper
+/// could not read (refusals are per job, never the call's).
 fn copy_of(err: &Error) -> Error {
     match err {
         Error::Redis(err) => Error::Redis(err.clone()),
-        Error::Script { script, code } => Error::Script {
-            script,
-            code: *code,
-        },
         other => Error::UnexpectedReply {
             command: "move_to_finished",
             detail: other.to_string(),
